@@ -1,0 +1,134 @@
+"""What an agent process (and the jobs it runs) shares: settings, Redis, the runtime driver, and
+the hub client. Built lazily from the environment, so that RQ's work horses can make their own."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import httpx
+import redis
+
+from spacehub.agent.drivers.base import RuntimeDriver
+from spacehub.config import Settings, get_settings
+from spacehub.queue.flavors import Flavor, load_flavors
+from spacehub.queue.spec import DeploySpec
+from spacehub.state.events import Event, EventStream, EventType
+from spacehub.state.keys import Keys
+from spacehub.state.routes import RouteTable
+
+log = logging.getLogger(__name__)
+
+
+class HubUnavailable(RuntimeError):
+    pass
+
+
+@dataclass
+class HubClient:
+    """The controller's internal API, as agents use it."""
+
+    base_url: str
+    token: str
+    client: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=httpx.Timeout(30.0, read=300.0),
+        )
+
+    def fetch_spec(self, build_id: int) -> DeploySpec | None:
+        """The spec of a build, or None if the build (or its space) is gone."""
+        response = self._get(f"/api/internal/builds/{build_id}/spec")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return DeploySpec.model_validate(response.json())
+
+    def download_archive(self, build_id: int, destination: str) -> None:
+        with self.client.stream("GET", f"/api/internal/builds/{build_id}/archive") as response:
+            response.raise_for_status()
+            with open(destination, "wb") as handle:
+                for chunk in response.iter_bytes(1 << 16):
+                    handle.write(chunk)
+
+    def _get(self, path: str) -> httpx.Response:
+        for attempt in range(5):
+            try:
+                return self.client.get(path)
+            except httpx.TransportError as exc:
+                log.warning("hub unreachable at %s (%s), retrying", self.base_url, exc)
+                time.sleep(1 + attempt)
+        raise HubUnavailable(f"the hub at {self.base_url} is unreachable")
+
+
+@dataclass
+class AgentContext:
+    settings: Settings
+    redis: redis.Redis
+
+    @classmethod
+    def from_env(cls) -> AgentContext:
+        settings = get_settings()
+        return cls(settings=settings, redis=redis.Redis.from_url(settings.resolved_redis_url))
+
+    @cached_property
+    def keys(self) -> Keys:
+        return Keys(self.settings.namespace)
+
+    @cached_property
+    def routes(self) -> RouteTable:
+        return RouteTable(self.redis, self.keys)
+
+    @cached_property
+    def events(self) -> EventStream:
+        return EventStream(self.redis, self.keys)
+
+    @cached_property
+    def flavors(self) -> dict[str, Flavor]:
+        return load_flavors(self.settings.flavors_file)
+
+    @property
+    def host_id(self) -> str:
+        return self.settings.host_id
+
+    @cached_property
+    def hub(self) -> HubClient:
+        return HubClient(self.settings.resolved_hub_url, self.settings.resolved_internal_token)
+
+    @cached_property
+    def instance(self) -> dict[str, str]:
+        """Facts the controller published about this installation (waits for them)."""
+        for _ in range(120):
+            raw = self.redis.hgetall(self.keys.instance)
+            if raw:
+                return {k.decode(): v.decode() for k, v in raw.items()}
+            log.info("waiting for the controller to publish the installation's details")
+            time.sleep(1)
+        raise HubUnavailable("the controller has not published this installation's details in Redis")
+
+    @property
+    def instance_id(self) -> str:
+        return self.instance["id"]
+
+    @cached_property
+    def driver(self) -> RuntimeDriver:
+        from spacehub.agent.drivers.docker import DockerDriver
+
+        return DockerDriver(self)
+
+    @cached_property
+    def hub_url_for_apps(self) -> str:
+        """HF_ENDPOINT inside apps: the hub as seen from the apps' network."""
+        if self.settings.apps_hub_url:
+            return self.settings.apps_hub_url.rstrip("/")
+        return f"http://{self.driver.host_address()}:{self.settings.port}"
+
+    def report(self, type: EventType, spec: DeploySpec, **fields: str) -> None:
+        self.events.publish(
+            Event(type=type, space_id=spec.space_id, build_id=spec.build_id, host=self.host_id, **fields)
+        )

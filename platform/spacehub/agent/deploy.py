@@ -1,0 +1,179 @@
+"""The deploy job, as an agent runs it: build the commit, start the app, wait until it is healthy,
+switch the route to it, retire the container it replaces. Every step is reported as an event;
+the old container keeps serving until the new one answers."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from spacehub.agent.context import AgentContext
+from spacehub.agent.drivers.base import Instance, InstanceState, LaunchSpec
+from spacehub.agent.health import is_healthy
+from spacehub.build.context import extract_archive
+from spacehub.build.errors import BuildFailed
+from spacehub.queue.spec import DeploySpec
+from spacehub.state.events import EventType
+from spacehub.state.logs import RUN_LOG_MAXLEN, LogWriter, now_iso
+
+log = logging.getLogger(__name__)
+
+APP_PORTS = {"gradio": 7860, "streamlit": 8501}
+FAILURE_LOG_LINES = 40
+
+
+def run_deploy(agent: AgentContext, build_id: int) -> None:
+    spec = agent.hub.fetch_spec(build_id)
+    if spec is None or not spec.current:
+        log.info("build %s is gone or superseded; nothing to do", build_id)
+        return
+    build_log = LogWriter(agent.redis, agent.keys.build_log(build_id))
+    agent.report(EventType.BUILD_STARTED, spec)
+    build_log.write(f"==> Building {spec.space_name} at {spec.sha[:12]} on {agent.host_id}")
+    try:
+        artifact = build(agent, spec, build_log)
+    except BuildFailed as exc:
+        build_log.write(f"==> Build failed\n{exc.message}")
+        build_log.end()
+        agent.report(EventType.BUILD_FAILED, spec, message=f"Build failed:\n{exc.message}")
+        return
+    build_log.write("==> Build succeeded")
+    build_log.end()
+    agent.report(EventType.APP_STARTING, spec, image=artifact)
+    start(agent, spec, artifact)
+
+
+def build(agent: AgentContext, spec: DeploySpec, build_log: LogWriter) -> str:
+    with tempfile.TemporaryDirectory(prefix=f"spacehub-{spec.build_id}-") as tmp:
+        archive = Path(tmp) / "source.tar"
+        agent.hub.download_archive(spec.build_id, str(archive))
+        source = Path(tmp) / "source"
+        extract_archive(archive, source)
+        return agent.driver.build(spec, source, build_log)
+
+
+def start(agent: AgentContext, spec: DeploySpec, artifact: str) -> None:
+    run_log = LogWriter(agent.redis, agent.keys.run_log(spec.space_id), maxlen=RUN_LOG_MAXLEN)
+    run_log.write(f"===== Application Startup at {now_iso()} =====")
+    run_log.flush()
+    launch = LaunchSpec(
+        name=f"{agent.settings.namespace}-{agent.instance_id}-{spec.subdomain}-b{spec.build_id}"[:120],
+        artifact=artifact,
+        space_id=spec.space_id,
+        build_id=spec.build_id,
+        subdomain=spec.subdomain,
+        port=spec.app_port or APP_PORTS.get(spec.sdk, 7860),
+        env=app_environment(agent, spec),
+        flavor=spec.flavor,
+    )
+    instance = agent.driver.start(launch)
+    healthy, reason = wait_until_healthy(agent, spec, instance)
+    if not healthy:
+        ship_logs_if_missed(agent, spec, instance.id, run_log)
+        agent.driver.stop(instance.id, timeout=5)
+        agent.report(EventType.APP_FAILED, spec, message=reason)
+        return
+    instance = agent.driver.poll(instance.id) or instance
+    if not agent.routes.add_route(spec.subdomain, instance.upstream, spec.build_id, agent.host_id,
+                                  if_current=True):
+        log.info("build %s was superseded while starting; stopping its container", spec.build_id)
+        agent.driver.stop(instance.id, timeout=5)
+        return
+    agent.report(EventType.APP_RUNNING, spec, container=instance.id, upstream=instance.upstream, image=artifact)
+    retire_replaced(agent, spec, keep=instance.id)
+
+
+def wait_until_healthy(agent: AgentContext, spec: DeploySpec, instance: Instance) -> tuple[bool, str]:
+    deadline = time.monotonic() + spec.startup_timeout
+    with httpx.Client(trust_env=False) as client:
+        while time.monotonic() < deadline:
+            current = agent.driver.poll(instance.id)
+            if current is None:
+                return False, "the app's container disappeared while starting"
+            if current.state == InstanceState.EXITED:
+                return False, exit_reason(agent, current)
+            if current.upstream and is_healthy(client, spec.sdk, current.upstream, spec.root_path):
+                return True, ""
+            time.sleep(0.5)
+    tail = last_lines(agent, instance.id)
+    return False, (
+        f"the app was not healthy within startup_duration_timeout ({spec.startup_timeout} s); "
+        f"is it listening on 0.0.0.0:{spec.app_port or APP_PORTS.get(spec.sdk, 7860)}?\n{tail}"
+    ).strip()
+
+
+def exit_reason(agent: AgentContext, instance: Instance) -> str:
+    code = instance.exit_code
+    what = "was killed: out of memory?" if code == 137 else f"exited with code {code}"
+    return f"the app {what}\n{last_lines(agent, instance.id)}".strip()
+
+
+def last_lines(agent: AgentContext, instance_id: str) -> str:
+    return "\n".join(text for _ts, text in agent.driver.logs(instance_id, follow=False, tail=FAILURE_LOG_LINES))
+
+
+def ship_logs_if_missed(agent: AgentContext, spec: DeploySpec, instance_id: str, run_log: LogWriter) -> None:
+    """A container that dies at once may end before the monitor attached to it: copy its output
+    into the run log here unless the monitor has shipped it."""
+    marker = agent.keys.shipped(instance_id)
+    for _ in range(20):
+        if agent.redis.exists(marker):
+            return
+        time.sleep(0.25)
+    for timestamp, text in agent.driver.logs(instance_id, follow=False):
+        run_log.write(text, timestamp or None)
+    run_log.flush()
+
+
+def retire_replaced(agent: AgentContext, spec: DeploySpec, keep: str) -> None:
+    """Stop this space's other containers on this host once traffic has moved (after a drain)."""
+    replaced = [i for i in agent.driver.list() if i.space_id == spec.space_id and i.id != keep]
+    if not replaced:
+        return
+    time.sleep(agent.settings.drain_seconds)
+    for instance in replaced:
+        agent.driver.stop(instance.id, timeout=10)
+
+
+def app_environment(agent: AgentContext, spec: DeploySpec) -> dict[str, str]:
+    """Variables and secrets, then what the platform sets (which they cannot override)."""
+    flavor = spec.flavor
+    env = {**spec.variables, **spec.secrets}
+    env.update(
+        SPACE_ID=spec.space_name,
+        SPACE_AUTHOR_NAME=spec.owner,
+        SPACE_REPO_NAME=spec.repo_name,
+        SPACE_TITLE=spec.title or spec.repo_name,
+        SPACE_HOST=urlsplit(spec.app_url).netloc,
+        CPU_CORES=f"{flavor.cpu:g}",
+        MEMORY=flavor.memory,
+        ACCELERATOR=flavor.accelerator_env,
+        HF_ENDPOINT=agent.hub_url_for_apps,
+        HF_HUB_DISABLE_TELEMETRY="1",
+        NO_PROXY="localhost,127.0.0.1,::1",
+        no_proxy="localhost,127.0.0.1,::1",
+    )
+    if spec.sdk == "gradio":
+        env.update(
+            GRADIO_SERVER_NAME="0.0.0.0",
+            GRADIO_SERVER_PORT="7860",
+            GRADIO_NUM_PORTS="1",
+            GRADIO_ANALYTICS_ENABLED="False",
+            GRADIO_ROOT_PATH=spec.root_path,
+        )
+    elif spec.sdk == "streamlit":
+        env.update(
+            STREAMLIT_SERVER_PORT="8501",
+            STREAMLIT_SERVER_ADDRESS="0.0.0.0",
+            STREAMLIT_SERVER_HEADLESS="true",
+            STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION="false",
+            STREAMLIT_SERVER_ENABLE_CORS="false",
+            STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+            STREAMLIT_SERVER_BASE_URL_PATH=spec.root_path.strip("/"),
+        )
+    return env

@@ -1,0 +1,87 @@
+"""The small interface through which an agent runs apps on its host (JupyterHub's Spawner, for
+spaces). Docker is the production driver; others implement the same few methods."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from spacehub.queue.flavors import Flavor
+from spacehub.queue.spec import DeploySpec
+from spacehub.state.logs import LogWriter
+
+
+class InstanceState(StrEnum):
+    RUNNING = "running"
+    EXITED = "exited"
+    CREATED = "created"
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One app process or container this host runs for a space."""
+
+    id: str
+    space_id: int
+    build_id: int
+    subdomain: str
+    state: InstanceState
+    upstream: str = ""
+    exit_code: int | None = None
+    started_at: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """How to start one app: what the driver needs, already decided by the agent."""
+
+    name: str
+    artifact: str
+    space_id: int
+    build_id: int
+    subdomain: str
+    port: int
+    env: dict[str, str]
+    flavor: Flavor
+    gpu_ids: tuple[str, ...] = ()
+
+
+class RuntimeDriver(ABC):
+    """Builds and runs apps on one host. Stop is idempotent: stopping what is gone succeeds."""
+
+    def host_address(self) -> str:
+        """The address apps use to reach this host (its edge proxy)."""
+        return "127.0.0.1"
+
+    @abstractmethod
+    def build(self, spec: DeploySpec, source: Path, log: LogWriter) -> str:
+        """Turn the checked-out `source` into something `start` can run (an image tag...)."""
+
+    @abstractmethod
+    def start(self, launch: LaunchSpec) -> Instance:
+        """Start the app; returns once it is started (not necessarily healthy)."""
+
+    @abstractmethod
+    def stop(self, instance_id: str, timeout: float = 10.0) -> None:
+        """Stop the app and release what it holds (idempotent)."""
+
+    @abstractmethod
+    def poll(self, instance_id: str) -> Instance | None:
+        """The app's current state, or None if it is gone."""
+
+    @abstractmethod
+    def logs(self, instance_id: str, *, follow: bool, since: float | None = None,
+             tail: int | None = None) -> Iterator[tuple[str, str]]:
+        """(ISO timestamp, line) pairs of the app's output."""
+
+    @abstractmethod
+    def stats(self, instance_id: str) -> dict[str, float]:
+        """Current usage: `cpu` (cores) and `memory` (bytes)."""
+
+    @abstractmethod
+    def list(self) -> list[Instance]:
+        """Every app instance of this installation on this host."""

@@ -1,0 +1,289 @@
+"""The production driver: apps as Docker containers, as untrusted code.
+
+Every container runs as uid 1000 with its flavor's CPU, memory and process limits, all
+capabilities dropped, no new privileges, no Docker socket, on the firewalled apps network."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from docker.types import DeviceRequest, LogConfig
+
+from spacehub.agent.drivers.base import Instance, InstanceState, LaunchSpec, RuntimeDriver
+from spacehub.agent.network import ensure_app_network, gateway_address, guard_app_network
+from spacehub.build.context import render_sdk_dockerfile, without_syntax_directive
+from spacehub.build.dockercli import build_image, find_docker_cli
+from spacehub.build.runtimes import Runtimes
+from spacehub.queue.spec import DeploySpec
+from spacehub.state.logs import LogWriter
+
+if TYPE_CHECKING:
+    from spacehub.agent.context import AgentContext
+
+log = logging.getLogger(__name__)
+
+LABEL = "spacehub"
+_DOCKER_TIMESTAMP = re.compile(r"^(?P<seconds>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<fraction>\d+))?Z ?(?P<text>.*)$", re.S)
+
+
+class DockerDriver(RuntimeDriver):
+    def __init__(self, agent: AgentContext):
+        self.agent = agent
+        self.settings = agent.settings
+        self.client = docker.from_env(timeout=300)
+        self._cli: str | None = None
+        self._runtimes: Runtimes | None = None
+
+    @property
+    def cli(self) -> str:
+        if self._cli is None:
+            self._cli = find_docker_cli(self.settings.docker_cli)
+        return self._cli
+
+    @property
+    def runtimes(self) -> Runtimes:
+        if self._runtimes is None:
+            self._runtimes = Runtimes(self.settings, self.client, self.cli)
+        return self._runtimes
+
+    @property
+    def network_name(self) -> str:
+        return f"{self.settings.namespace}-apps"
+
+    def _labels(self) -> dict[str, str]:
+        return {f"{LABEL}.instance": self.agent.instance_id, f"{LABEL}.host": self.agent.host_id}
+
+    # Networking ---------------------------------------------------------------------------------
+
+    def prepare_network(self) -> str:
+        """Create and firewall the apps network; returns its gateway (how apps reach the host)."""
+        network = ensure_app_network(self.client, self.network_name)
+        guard_app_network(self.network_name, [self.settings.port], self.settings.app_blocked_networks)
+        return gateway_address(network)
+
+    def host_address(self) -> str:
+        return gateway_address(ensure_app_network(self.client, self.network_name))
+
+    # Build --------------------------------------------------------------------------------------
+
+    def image_tag(self, spec: DeploySpec) -> str:
+        return f"spacehub/app-{self.agent.instance_id}-{spec.space_id}:b{spec.build_id}"
+
+    def build(self, spec: DeploySpec, source: Path, log_writer: LogWriter) -> str:
+        tag = self.image_tag(spec)
+        with tempfile.TemporaryDirectory(prefix="spacehub-build-") as tmp:
+            dockerfile = Path(tmp) / "Dockerfile"
+            if spec.sdk == "docker":
+                text = (source / "Dockerfile").read_text(errors="replace")
+                text, dropped = without_syntax_directive(text)
+                if dropped:
+                    log_writer.write("==> Ignoring the `# syntax=` line: builds use the built-in Dockerfile frontend")
+                dockerfile.write_text(text)
+                self.runtimes.ensure_dockerfile_bases(text, log_writer)
+                with _secret_files(spec.secrets) as secrets:
+                    log_writer.write(f"==> Building {spec.space_name} from its Dockerfile")
+                    build_image(
+                        self.cli, source, tag, log_writer,
+                        dockerfile=dockerfile,
+                        build_args=spec.variables,
+                        secrets=secrets,
+                        no_cache=spec.factory,
+                        timeout=self.settings.build_timeout,
+                    )
+                return tag
+            python = spec.python_version or self.settings.default_python_version
+            sdk_version = spec.sdk_version or self._default_sdk_version(spec.sdk)
+            base = self.runtimes.ensure_sdk(spec.sdk, sdk_version, python, log_writer)
+            dockerfile.write_text(
+                render_sdk_dockerfile(
+                    self.settings.templates_dir, spec.sdk, base_image=base, app_file=spec.app_file, source=source
+                )
+            )
+            log_writer.write(f"==> Building {spec.space_name} on {base}")
+            build_image(
+                self.cli, source, tag, log_writer,
+                dockerfile=dockerfile,
+                build_args=self.runtimes.pip_build_args(),
+                no_cache=spec.factory,
+                timeout=self.settings.build_timeout,
+            )
+        return tag
+
+    def _default_sdk_version(self, sdk: str) -> str:
+        return self.settings.default_gradio_version if sdk == "gradio" else self.settings.default_streamlit_version
+
+    # Run ----------------------------------------------------------------------------------------
+
+    def start(self, launch: LaunchSpec) -> Instance:
+        self.remove_container(launch.name)  # a leftover of an interrupted attempt
+        flavor = launch.flavor
+        cpus = min(flavor.cpu, float(os.cpu_count() or 1))
+        device_requests = (
+            [DeviceRequest(driver="nvidia", device_ids=list(launch.gpu_ids), capabilities=[["gpu"]])]
+            if launch.gpu_ids else []
+        )
+        container = self.client.containers.run(
+            launch.artifact,
+            detach=True,
+            name=launch.name,
+            labels={
+                **self._labels(),
+                f"{LABEL}.space": str(launch.space_id),
+                f"{LABEL}.build": str(launch.build_id),
+                f"{LABEL}.subdomain": launch.subdomain,
+                f"{LABEL}.port": str(launch.port),
+            },
+            environment=launch.env,
+            user="1000:1000",
+            network=self.network_name,
+            nano_cpus=int(cpus * 1e9),
+            mem_limit=flavor.memory_bytes,
+            memswap_limit=flavor.memory_bytes,
+            pids_limit=flavor.pids,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            init=True,
+            device_requests=device_requests,
+            log_config=LogConfig(type="json-file", config={"max-size": "20m", "max-file": "2"}),
+            ports={f"{launch.port}/tcp": (self.settings.advertise_address, None)} if self._publishes else None,
+        )
+        return self._instance(self._reload(container))
+
+    @property
+    def _publishes(self) -> bool:
+        """Local proxies reach containers on the bridge directly; remote ones need a published port."""
+        return not self.settings.advertise_address.startswith("127.")
+
+    def stop(self, instance_id: str, timeout: float = 10.0) -> None:
+        try:
+            container = self.client.containers.get(instance_id)
+        except docker.errors.NotFound:
+            return
+        try:
+            container.stop(timeout=int(timeout))
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            log.warning("stopping %s: %s", instance_id, exc)
+        self.remove_container(instance_id)
+
+    def remove_container(self, name_or_id: str) -> None:
+        try:
+            self.client.containers.get(name_or_id).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # removal already in progress
+                raise
+
+    def poll(self, instance_id: str) -> Instance | None:
+        try:
+            return self._instance(self.client.containers.get(instance_id))
+        except docker.errors.NotFound:
+            return None
+
+    def logs(self, instance_id: str, *, follow: bool, since: float | None = None,
+             tail: int | None = None) -> Iterator[tuple[str, str]]:
+        try:
+            container = self.client.containers.get(instance_id)
+            stream = container.logs(
+                stream=True, follow=follow, timestamps=True, since=since, tail=tail if tail else "all"
+            )
+        except docker.errors.NotFound:
+            return
+        pending = b""
+        for chunk in stream:
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield _split_timestamp(line.decode(errors="replace"))
+        if pending:
+            yield _split_timestamp(pending.decode(errors="replace"))
+
+    def stats(self, instance_id: str) -> dict[str, float]:
+        try:
+            raw = self.client.containers.get(instance_id).stats(stream=False)
+        except docker.errors.NotFound:
+            return {}
+        cpu, precpu = raw.get("cpu_stats", {}), raw.get("precpu_stats", {})
+        cpu_delta = cpu.get("cpu_usage", {}).get("total_usage", 0) - precpu.get("cpu_usage", {}).get("total_usage", 0)
+        system_delta = cpu.get("system_cpu_usage", 0) - precpu.get("system_cpu_usage", 0)
+        online = cpu.get("online_cpus") or os.cpu_count() or 1
+        memory = raw.get("memory_stats", {})
+        cache = memory.get("stats", {}).get("inactive_file", memory.get("stats", {}).get("cache", 0))
+        return {
+            "cpu": (cpu_delta / system_delta) * online if system_delta > 0 else 0.0,
+            "memory": float(memory.get("usage", 0) - cache),
+        }
+
+    def list(self) -> list[Instance]:
+        filters = {"label": [f"{k}={v}" for k, v in self._labels().items()]}
+        return [self._instance(c) for c in self.client.containers.list(all=True, filters=filters)]
+
+    # Helpers ------------------------------------------------------------------------------------
+
+    def _reload(self, container: Container) -> Container:
+        container.reload()
+        return container
+
+    def _instance(self, container: Container) -> Instance:
+        labels: dict[str, str] = container.labels
+        attrs: dict[str, Any] = container.attrs
+        state = attrs.get("State", {})
+        status = state.get("Status", "")
+        port = labels.get(f"{LABEL}.port", "")
+        return Instance(
+            id=container.id or "",
+            space_id=int(labels.get(f"{LABEL}.space", "0")),
+            build_id=int(labels.get(f"{LABEL}.build", "0")),
+            subdomain=labels.get(f"{LABEL}.subdomain", ""),
+            state=InstanceState.RUNNING if status in ("running", "restarting") else (
+                InstanceState.CREATED if status == "created" else InstanceState.EXITED
+            ),
+            upstream=self._upstream(attrs, port),
+            exit_code=state.get("ExitCode") if status in ("exited", "dead") else None,
+            started_at=state.get("StartedAt", ""),
+            labels=labels,
+        )
+
+    def _upstream(self, attrs: dict[str, Any], port: str) -> str:
+        if not port:
+            return ""
+        if self._publishes:
+            bindings = (attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{port}/tcp") or []
+            return f"{self.settings.advertise_address}:{bindings[0]['HostPort']}" if bindings else ""
+        networks = attrs.get("NetworkSettings", {}).get("Networks") or {}
+        address = (networks.get(self.network_name) or {}).get("IPAddress")
+        return f"{address}:{port}" if address else ""
+
+
+def _split_timestamp(line: str) -> tuple[str, str]:
+    """Docker's `2026-11-22T19:00:00.123456789Z text` as (`2026-11-22T19:00:00.123Z`, `text`)."""
+    match = _DOCKER_TIMESTAMP.match(line)
+    if match is None:
+        return "", line.rstrip("\r")
+    return f"{match['seconds']}.{(match['fraction'] or '0').ljust(3, '0')[:3]}Z", match["text"].rstrip("\r")
+
+
+@contextmanager
+def _secret_files(secrets: dict[str, str]) -> Iterator[dict[str, Path]]:
+    """Secrets as files readable by root only, for BuildKit's `--secret` (never a layer)."""
+    with tempfile.TemporaryDirectory(prefix="spacehub-secrets-") as tmp:
+        os.chmod(tmp, 0o700)
+        files = {}
+        for key, value in secrets.items():
+            path = Path(tmp) / key
+            path.write_text(value)
+            path.chmod(0o600)
+            files[key] = path
+        yield files

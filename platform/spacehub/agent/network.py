@@ -1,0 +1,84 @@
+"""The network apps run on: a bridge where apps cannot talk to each other (ICC off) and, with
+iptables, cannot reach the host's other services (Redis, the controller, the agent) nor blocked
+networks such as cloud metadata; only the hub's public port is open to them."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import shutil
+import subprocess
+
+import docker
+import docker.errors
+from docker.models.networks import Network
+
+log = logging.getLogger(__name__)
+
+
+def bridge_name(network_name: str) -> str:
+    """A Linux interface name (at most 15 characters) for the network's bridge."""
+    return "shb-" + hashlib.sha1(network_name.encode()).hexdigest()[:10]
+
+
+def ensure_app_network(client: docker.DockerClient, name: str) -> Network:
+    try:
+        return client.networks.get(name)
+    except docker.errors.NotFound:
+        pass
+    try:
+        return client.networks.create(
+            name,
+            driver="bridge",
+            options={
+                "com.docker.network.bridge.enable_icc": "false",
+                "com.docker.network.bridge.name": bridge_name(name),
+            },
+            labels={"spacehub.network": "apps"},
+        )
+    except docker.errors.APIError as exc:
+        if exc.status_code == 409:  # another agent on this engine created it meanwhile
+            return client.networks.get(name)
+        raise
+
+
+def gateway_address(network: Network) -> str:
+    network.reload()
+    configs = network.attrs.get("IPAM", {}).get("Config") or []
+    for config in configs:
+        if config.get("Gateway"):
+            return str(config["Gateway"])
+    subnet = ipaddress.ip_network(configs[0]["Subnet"]) if configs else None
+    if subnet is None:
+        raise RuntimeError(f"network {network.name} has no subnet")
+    return str(next(subnet.hosts()))
+
+
+def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True)
+
+
+def guard_app_network(network_name: str, open_ports: list[int], blocked_networks: list[str]) -> bool:
+    """Install the firewall rules; False (with a warning) where iptables cannot be used."""
+    if shutil.which("iptables") is None:
+        log.warning("iptables not found: app containers are not firewalled from this host's ports")
+        return False
+    bridge = bridge_name(network_name)
+    chain = f"SPACEHUB-{bridge[4:]}"
+    if _iptables("-N", chain).returncode not in (0, 1):
+        log.warning("cannot manage iptables (not root?): app containers are not firewalled")
+        return False
+    _iptables("-F", chain)
+    rules = [["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]]
+    rules += [["-p", "tcp", "--dport", str(port), "-j", "ACCEPT"] for port in open_ports]
+    rules += [["-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"], ["-j", "DROP"]]
+    for rule in rules:
+        _iptables("-A", chain, *rule)
+    if _iptables("-C", "INPUT", "-i", bridge, "-j", chain).returncode != 0:
+        _iptables("-I", "INPUT", "-i", bridge, "-j", chain)
+    for cidr in blocked_networks:
+        rule = ["-i", bridge, "-d", cidr, "-j", "REJECT"]
+        if _iptables("-C", "DOCKER-USER", *rule).returncode != 0:
+            _iptables("-I", "DOCKER-USER", *rule)
+    return True

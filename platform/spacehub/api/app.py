@@ -1,0 +1,82 @@
+"""The controller: hub-compatible API, git smart HTTP, web UI and admin, behind the edge proxy."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio
+from fastapi import FastAPI
+
+from spacehub import __version__
+from spacehub.api.errors import install_error_handlers
+from spacehub.api.routers import git, internal, repos, spaces
+from spacehub.config import Settings
+from spacehub.controller.accounts import ensure_admin
+from spacehub.controller.context import ControllerContext
+from spacehub.controller.events import consume_events
+from spacehub.controller.reconciler import run_reconciler
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+spacehub's API. Paths and payloads follow the Hugging Face Hub, so `huggingface_hub`, the `hf` CLI,
+`gradio_client` and `git` work against it with `HF_ENDPOINT` set to this server.
+Platform-only endpoints live under `/api/admin`. Errors carry `X-Error-Code` and `X-Error-Message`.
+"""
+
+
+def start_background(ctx: ControllerContext) -> tuple[threading.Event, list[threading.Thread]]:
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=consume_events, args=(ctx, stop), name="events", daemon=True),
+        threading.Thread(
+            target=run_reconciler, args=(ctx, ctx.settings.instance_id, stop), name="reconciler", daemon=True
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    return stop, threads
+
+
+def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
+    """The controller's ASGI app. `background` starts the event consumer and the reconciler."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = ControllerContext.from_settings(settings)
+        app.state.ctx = ctx
+        app.state.aredis = redis.asyncio.Redis.from_url(settings.resolved_redis_url)
+        if settings.admin_token is not None:
+            with ctx.session() as session:
+                ensure_admin(session, settings.admin_token.get_secret_value())
+        stop, threads = start_background(ctx) if background else (threading.Event(), [])
+        try:
+            yield
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=5)
+            await app.state.aredis.aclose()
+            ctx.redis.close()
+
+    app = FastAPI(
+        title="spacehub",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    install_error_handlers(app)
+    for module in (repos, spaces, internal, git):
+        app.include_router(module.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,96 @@
+"""FastAPI dependencies: the controller context, a database session, and who is calling."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from spacehub.controller.accounts import ANONYMOUS, Principal, authenticate
+from spacehub.controller.context import ControllerContext
+from spacehub.errors import Forbidden, Unauthorized
+
+INTERNAL = Principal(account=None, internal=True)
+
+
+def get_ctx(request: Request) -> ControllerContext:
+    ctx: ControllerContext = request.app.state.ctx
+    return ctx
+
+
+CtxDep = Annotated[ControllerContext, Depends(get_ctx)]
+
+
+def get_session(ctx: CtxDep) -> Iterator[Session]:
+    with ctx.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of a request: `Authorization: Bearer`, or HTTP Basic's password (git)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer" and value.strip():
+        return value.strip()
+    if scheme == "basic" and value:
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthorized("Invalid credentials in Authorization header") from None
+        _user, _, password = decoded.partition(":")
+        return password or None
+    return None
+
+
+def resolve_principal(ctx: ControllerContext, session: Session, token: str | None) -> Principal:
+    if token is None:
+        return ANONYMOUS
+    if hmac.compare_digest(token, ctx.settings.resolved_internal_token):
+        return INTERNAL
+    principal = authenticate(session, token)
+    if principal is None:
+        raise Unauthorized("Invalid credentials in Authorization header")
+    return principal
+
+
+def get_principal(request: Request, ctx: CtxDep, session: SessionDep) -> Principal:
+    return resolve_principal(ctx, session, bearer_token(request))
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_user(principal: PrincipalDep) -> Principal:
+    if principal.account is None and not principal.internal:
+        raise Unauthorized("this endpoint needs a token (Authorization: Bearer <token>)")
+    return principal
+
+
+UserDep = Annotated[Principal, Depends(require_user)]
+
+
+def require_admin(principal: UserDep) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("this endpoint is for administrators")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(require_admin)]
+
+
+def require_internal(principal: PrincipalDep) -> Principal:
+    if not principal.internal:
+        raise Forbidden("this endpoint is for spacehub's own components")
+    return principal
+
+
+InternalDep = Annotated[Principal, Depends(require_internal)]

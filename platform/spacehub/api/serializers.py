@@ -1,0 +1,92 @@
+"""Repositories and spaces in the JSON shapes of the Hugging Face Hub API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from spacehub.controller.context import ControllerContext
+from spacehub.controller.repos import open_git
+from spacehub.db.models import Repo, RepoType, Space
+from spacehub.repos.git import GitError
+from spacehub.stages import ERROR_STAGES, Stage
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def space_runtime(ctx: ControllerContext, space: Space, app_host: str | None = None) -> dict[str, Any]:
+    """The `runtime` object (`GET /api/spaces/{id}/runtime`)."""
+    stage = Stage(space.stage)
+    serving = space.live_build_id is not None or (space.sdk == "static" and space.running_sha is not None)
+    flavor = ctx.flavors.get(space.hardware)
+    sleep_time = space.sleep_time if space.sleep_time is not None else (
+        flavor.default_sleep_seconds if flavor else None
+    )
+    runtime: dict[str, Any] = {
+        "stage": stage.value,
+        "hardware": {"current": space.hardware if serving else None, "requested": space.hardware},
+        "storage": None,
+        "gcTimeout": sleep_time,
+        "replicas": {"current": 1 if serving else 0, "requested": 1},
+        "devMode": False,
+        "sha": space.running_sha,
+        "errorMessage": space.message if stage in ERROR_STAGES else None,
+        "message": space.message,
+        "domains": [],
+    }
+    if app_host:
+        runtime["domains"] = [{"domain": app_host.split("://", 1)[-1].rstrip("/"), "isCustom": False,
+                               "stage": "READY"}]
+    return runtime
+
+
+def repo_info(
+    ctx: ControllerContext,
+    repo: Repo,
+    *,
+    base_url: str,
+    revision: str | None = None,
+    app_host: str | None = None,
+    with_files: bool = True,
+) -> dict[str, Any]:
+    """`GET /api/{type}s/{id}`: what huggingface_hub's ModelInfo/DatasetInfo/SpaceInfo read."""
+    git = open_git(ctx.settings, repo)
+    sha = git.resolve(revision) if revision else git.head()
+    last_modified = repo.updated_at
+    siblings: list[dict[str, Any]] = []
+    if sha is not None:
+        try:
+            last_modified = git.commit_info(sha).date
+            if with_files:
+                siblings = [{"rfilename": e.path, "size": e.size, "blobId": e.oid} for e in git.files(sha)]
+        except GitError:
+            pass
+    space = repo.space
+    card = dict(space.card) if space is not None else {}
+    info: dict[str, Any] = {
+        "_id": str(repo.id),
+        "id": repo.full_name,
+        "author": repo.owner.name,
+        "sha": sha,
+        "createdAt": iso(repo.created_at),
+        "lastModified": iso(last_modified),
+        "private": repo.private,
+        "gated": False,
+        "disabled": False,
+        "likes": 0,
+        "tags": list(card.get("tags") or []),
+        "cardData": card,
+        "siblings": siblings,
+    }
+    if repo.type == RepoType.SPACE and space is not None:
+        info.update(
+            sdk=space.sdk,
+            subdomain=space.subdomain,
+            host=app_host,
+            runtime=space_runtime(ctx, space, app_host),
+        )
+    return info

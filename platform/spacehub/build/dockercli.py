@@ -1,0 +1,116 @@
+"""Image builds through the docker CLI with BuildKit (secret mounts need it; docker-py's build
+API is the classic builder). The output streams into the build log line by line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from spacehub.build.errors import BuildFailed
+from spacehub.state.logs import LogWriter
+
+log = logging.getLogger(__name__)
+
+ERROR_BLOCK = re.compile(r"^-{6}\n(.*?)^-{6}$", re.S | re.M)
+MAX_ERROR_CHARS = 4000
+
+
+@lru_cache
+def find_docker_cli(configured: str | None = None) -> str:
+    """A docker CLI that can run BuildKit builds: one with the buildx plugin, or a pre-23 CLI,
+    where DOCKER_BUILDKIT=1 still selects the engine's built-in BuildKit."""
+    candidates = [configured] if configured else [shutil.which("docker"), "/usr/bin/docker"]
+    for cli in filter(None, candidates):
+        if not Path(cli).exists():
+            continue
+        version = _client_version(cli)
+        if version is None:
+            continue
+        if version < (23,) or _has_buildx(cli):
+            return cli
+    raise RuntimeError(
+        "no docker CLI able to run BuildKit builds: install Debian's docker.io (/usr/bin/docker) "
+        "or the buildx plugin, or set SPACEHUB_DOCKER_CLI"
+    )
+
+
+def _client_version(cli: str) -> tuple[int, ...] | None:
+    try:
+        out = subprocess.run(
+            [cli, "version", "--format", "{{.Client.Version}}"], capture_output=True, text=True, timeout=20
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    numbers = re.findall(r"\d+", out.split("+")[0])
+    return tuple(int(n) for n in numbers[:3]) if numbers else None
+
+
+def _has_buildx(cli: str) -> bool:
+    proc = subprocess.run([cli, "buildx", "version"], capture_output=True, timeout=20)
+    return proc.returncode == 0
+
+
+def build_image(
+    cli: str,
+    context: Path,
+    tag: str,
+    log_writer: LogWriter,
+    *,
+    dockerfile: Path | None = None,
+    build_args: dict[str, str] | None = None,
+    secrets: dict[str, Path] | None = None,
+    no_cache: bool = False,
+    timeout: float | None = None,
+    extra_tags: Sequence[str] = (),
+) -> None:
+    """`docker build` `context` into `tag`; raises BuildFailed with the failing step's output."""
+    args = [cli, "build", "--progress=plain", "--tag", tag]
+    for extra in extra_tags:
+        args += ["--tag", extra]
+    if dockerfile is not None:
+        args += ["--file", str(dockerfile)]
+    if no_cache:
+        args.append("--no-cache")
+    for key, value in (build_args or {}).items():
+        args += ["--build-arg", f"{key}={value}"]
+    for key, path in (secrets or {}).items():
+        args += ["--secret", f"id={key},src={path}"]
+    args.append(str(context))
+    env = {**os.environ, "DOCKER_BUILDKIT": "1", "BUILDKIT_PROGRESS": "plain"}
+    tail: list[str] = []
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    assert proc.stdout is not None
+    try:
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            log_writer.write(line)
+            tail.append(line)
+            del tail[:-400]
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise BuildFailed(f"the build took longer than {timeout:.0f} seconds") from None
+    finally:
+        log_writer.flush()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if proc.returncode != 0:
+        raise BuildFailed(failure_summary(tail))
+
+
+def failure_summary(lines: list[str]) -> str:
+    """The output of the failing build step, as BuildKit frames it between `------` lines."""
+    text = "\n".join(lines)
+    blocks = ERROR_BLOCK.findall(text + "\n")
+    summary = blocks[-1].strip() if blocks else "\n".join(lines[-25:]).strip()
+    final = next((line for line in reversed(lines) if line.startswith(("error:", "ERROR:"))), "")
+    if final and final not in summary:
+        summary = f"{summary}\n{final}"
+    return summary[-MAX_ERROR_CHARS:]

@@ -1,0 +1,232 @@
+"""The one settings object of every spacehub process (environment variables prefixed ``SPACEHUB_``)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout (or install) root that holds ``templates/`` and ``runtimes/``."""
+
+SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SPACEHUB_",
+        env_file=os.environ.get("SPACEHUB_ENV_FILE"),
+        extra="ignore",
+    )
+
+    environment: Literal["development", "production"] = Field(
+        "development", description="`production` refuses weak or missing secrets."
+    )
+    data_dir: Path = Field(
+        Path("data"),
+        description="Database, git repositories, build logs and generated secrets live here.",
+    )
+    namespace: str = Field(
+        "spacehub",
+        pattern=r"^[a-z][a-z0-9-]{0,30}$",
+        description="Prefix of every Redis key and RQ queue, so that instances can share one Redis.",
+    )
+
+    # The edge proxy: the single public port.
+    port: int = Field(8000, description="Public port of the edge proxy (hub and apps).")
+    listen_hosts: list[str] = Field(
+        ["0.0.0.0", "::"],
+        description="Addresses the edge proxy listens on. App containers reach the hub through it.",
+    )
+    public_url: str | None = Field(
+        None, description="Canonical URL of the hub, as browsers see it. Default http://localhost:PORT."
+    )
+    apps_domain: str | None = Field(
+        None,
+        description="Apps are served at {owner}-{name}.APPS_DOMAIN (subdomain routing). "
+        "Default: the host of public_url.",
+    )
+    routing: Literal["subdomain", "path"] = Field(
+        "subdomain",
+        description="`subdomain`: every app on its own origin. `path`: apps under /app/{owner}/{name}/ "
+        "on the hub's origin, for hosts without wildcard DNS.",
+    )
+    max_body_size: int = Field(
+        5 * 1024**3, description="Largest request body the proxy forwards, in bytes (else 413)."
+    )
+    upstream_connect_timeout: float = Field(10.0, description="Seconds to connect to an app or the hub.")
+
+    # The controller (hub API, git, UI): internal only.
+    controller_host: str = Field("127.0.0.1", description="Address the controller listens on.")
+    controller_port: int | None = Field(None, description="Controller port. Default: PORT + 1.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL. Default: SQLite in DATA_DIR.")
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL. Unset: `spacehub up` starts a private Redis on a socket in DATA_DIR.",
+    )
+    admin_token: SecretStr | None = Field(
+        None, description="When set, user `admin` exists and holds this write token."
+    )
+    internal_token: SecretStr | None = Field(
+        None,
+        description="Shared secret of controller, proxy and agents. Unset: generated in DATA_DIR.",
+    )
+    max_repo_file_size: int = Field(
+        10 * 1024**3, description="Largest single file accepted by a commit, in bytes."
+    )
+    reconcile_interval: float = Field(5.0, description="Seconds between reconciler passes.")
+
+    # Host agents.
+    hub_url: str | None = Field(
+        None, description="URL agents use to reach the controller. Default: the local controller."
+    )
+    host_id: str = Field(default_factory=socket.gethostname, description="Name of this host (agents).")
+    agent_flavors: list[str] | None = Field(
+        None, description="Hardware flavors this agent serves. Default: every CPU flavor."
+    )
+    agent_workers: int = Field(2, ge=1, description="Jobs (builds and starts) an agent runs at once.")
+    advertise_address: str = Field(
+        "127.0.0.1", description="Address the proxy uses to reach app ports published on this host."
+    )
+    apps_hub_url: str | None = Field(
+        None,
+        description="HF_ENDPOINT given to apps. Default: this host's edge proxy, through the apps "
+        "network's gateway. Set it on hosts that run no proxy.",
+    )
+    app_blocked_networks: list[str] = Field(
+        ["169.254.0.0/16"],
+        description="Networks apps may not reach (cloud metadata by default; add your LAN ranges).",
+    )
+    flavors_file: Path | None = Field(None, description="YAML file of hardware flavors (operator-editable).")
+    docker_cli: str | None = Field(
+        None, description="docker CLI able to run BuildKit builds. Default: detected."
+    )
+    runtime_source: Literal["auto", "registry", "bootstrap"] = Field(
+        "auto",
+        description="Where Python base images come from: a registry (`python:X-slim`), a local "
+        "debootstrap (`bootstrap`), or the registry with the bootstrap as fallback (`auto`).",
+    )
+    debian_mirror: str = Field("http://deb.debian.org/debian", description="Mirror for the bootstrap.")
+    build_ca_bundle: Path | None = Field(
+        SYSTEM_CA_BUNDLE if SYSTEM_CA_BUNDLE.exists() else None,
+        description="Extra CA bundle trusted by builds and apps (corporate TLS interception).",
+    )
+    pip_index_url: str | None = Field(None, description="pip index for builds (PIP_INDEX_URL).")
+    pip_extra_index_url: str | None = Field(None, description="Extra pip index for builds.")
+    default_python_version: str = Field("3.11", description="Python of spaces that do not set one.")
+    default_gradio_version: str = Field("6.31.0", description="Gradio of spaces without sdk_version.")
+    default_streamlit_version: str = Field(
+        "1.67.0", description="Streamlit of spaces without sdk_version."
+    )
+    build_timeout: int = Field(3600, description="Seconds a build may take.")
+    default_startup_timeout: int = Field(
+        1800, description="Seconds an app may take to become healthy (startup_duration_timeout)."
+    )
+    drain_seconds: float = Field(
+        2.0, description="Seconds an old container keeps serving after traffic switched away."
+    )
+    heartbeat_interval: float = Field(5.0, description="Seconds between agent heartbeats.")
+
+    templates_dir: Path = Field(SOURCE_ROOT / "templates", description="SDK templates and starters.")
+    runtimes_dir: Path = Field(SOURCE_ROOT / "runtimes", description="Base image definitions.")
+
+    @model_validator(mode="after")
+    def _refuse_weak_secrets_in_production(self) -> Settings:
+        if self.environment == "production":
+            for name in ("admin_token", "internal_token"):
+                value = getattr(self, name)
+                if value is not None and len(value.get_secret_value()) < 24:
+                    raise ValueError(f"SPACEHUB_{name.upper()} must be at least 24 characters in production")
+            if self.internal_token is None:
+                raise ValueError("SPACEHUB_INTERNAL_TOKEN must be set in production")
+        return self
+
+    # Derived values -------------------------------------------------------------------------------
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        path = self.data_dir.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def resolved_controller_port(self) -> int:
+        return self.controller_port if self.controller_port is not None else self.port + 1
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://localhost:{self.port}").rstrip("/")
+
+    @property
+    def public_scheme(self) -> str:
+        return urlsplit(self.resolved_public_url).scheme
+
+    @property
+    def resolved_apps_domain(self) -> str:
+        return (self.apps_domain or urlsplit(self.resolved_public_url).hostname or "localhost").lower()
+
+    @property
+    def public_port(self) -> int | None:
+        """Port browsers use; None when it is the scheme's default."""
+        parts = urlsplit(self.resolved_public_url)
+        return parts.port
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.resolved_data_dir / 'spacehub.db'}"
+
+    @property
+    def resolved_redis_url(self) -> str:
+        return self.redis_url or f"unix://{self.resolved_data_dir / 'redis.sock'}"
+
+    @property
+    def resolved_hub_url(self) -> str:
+        return (self.hub_url or f"http://127.0.0.1:{self.resolved_controller_port}").rstrip("/")
+
+    @cached_property
+    def resolved_internal_token(self) -> str:
+        if self.internal_token is not None:
+            return self.internal_token.get_secret_value()
+        return _read_or_create_secret(self.resolved_data_dir / "internal-token")
+
+    @cached_property
+    def instance_id(self) -> str:
+        """Identifies this installation's containers on shared Docker engines."""
+        return _read_or_create_secret(self.resolved_data_dir / "instance-id", secrets.token_hex(6))
+
+    @property
+    def repos_dir(self) -> Path:
+        return self.resolved_data_dir / "repos"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.resolved_data_dir / "logs"
+
+    @property
+    def agent_dir(self) -> Path:
+        return self.resolved_data_dir / "agent"
+
+
+def _read_or_create_secret(path: Path, new_value: str | None = None) -> str:
+    """The value stored in `path`, created (readable by its owner only) on first use."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    value = new_value or secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings of this process, read once from the environment."""
+    return Settings()

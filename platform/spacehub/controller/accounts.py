@@ -1,0 +1,148 @@
+"""Users, organizations and access tokens (stored as SHA-256 digests, shown once)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from spacehub.db.models import Account, AccountKind, Membership, Token, TokenRole, utcnow
+from spacehub.errors import BadRequest, Conflict, NotFound
+
+TOKEN_PREFIX = "shub_"
+ADMIN_NAME = "admin"
+ADMIN_TOKEN_NAME = "SPACEHUB_ADMIN_TOKEN"
+NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
+# Top-level paths of the hub: nobody may be called like them.
+RESERVED_NAMES = frozenset(
+    "admin api app apps assets auth datasets docs join login logout models new oauth "
+    "organizations settings signup spaces static status tokens user users healthz".split()
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an account and what its token allows, or the platform itself."""
+
+    account: Account | None
+    role: TokenRole = TokenRole.READ
+    internal: bool = False
+
+    @property
+    def can_write(self) -> bool:
+        return self.internal or self.role == TokenRole.WRITE
+
+    @property
+    def is_admin(self) -> bool:
+        return self.internal or (self.account is not None and self.account.is_admin)
+
+    @property
+    def name(self) -> str | None:
+        return self.account.name if self.account else None
+
+
+ANONYMOUS = Principal(account=None)
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def validate_name(name: str, what: str = "name") -> str:
+    if not NAME_RE.match(name) or "--" in name or ".." in name or name.endswith(".git"):
+        raise BadRequest(
+            f"invalid {what} {name!r}: use letters, digits, '-', '_' and '.', start and end with a "
+            "letter or digit, at most 96 characters, no '--' or '..'"
+        )
+    return name
+
+
+def find_account(session: Session, name: str) -> Account | None:
+    return session.scalar(select(Account).where(func.lower(Account.name) == name.lower()))
+
+
+def create_account(
+    session: Session,
+    name: str,
+    *,
+    kind: AccountKind = AccountKind.USER,
+    is_admin: bool = False,
+    fullname: str | None = None,
+    email: str | None = None,
+    password_hash: str | None = None,
+) -> Account:
+    validate_name(name, "account name")
+    if name.lower() in RESERVED_NAMES:
+        raise BadRequest(f"{name!r} is reserved")
+    if find_account(session, name) is not None:
+        raise Conflict(f"the name {name!r} is taken")
+    account = Account(
+        name=name, kind=kind, is_admin=is_admin, fullname=fullname, email=email, password_hash=password_hash
+    )
+    session.add(account)
+    session.flush()
+    return account
+
+
+def issue_token(session: Session, account: Account, name: str, role: TokenRole) -> tuple[Token, str]:
+    """A new token for `account`; the plaintext is returned once and never stored."""
+    if account.kind != AccountKind.USER:
+        raise BadRequest("tokens belong to users, not organizations")
+    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(30)
+    token = Token(account=account, name=name, role=role, digest=digest(plaintext), hint=plaintext[-4:])
+    session.add(token)
+    session.flush()
+    return token, plaintext
+
+
+def revoke_token(session: Session, token_id: int, owner: Account | None = None) -> Token:
+    token = session.get(Token, token_id)
+    if token is None or (owner is not None and token.account_id != owner.id):
+        raise NotFound(f"no token {token_id}")
+    token.revoked_at = token.revoked_at or utcnow()
+    return token
+
+
+def ensure_admin(session: Session, token_value: str) -> Account:
+    """User `admin` exists, is an administrator and holds `token_value` as a write token."""
+    admin = find_account(session, ADMIN_NAME)
+    if admin is None:
+        admin = Account(name=ADMIN_NAME, kind=AccountKind.USER, is_admin=True, fullname="Administrator")
+        session.add(admin)
+        session.flush()
+    admin.is_admin = True
+    admin.disabled = False
+    token_digest = digest(token_value)
+    existing = session.scalar(select(Token).where(Token.digest == token_digest))
+    if existing is None:
+        session.add(
+            Token(account=admin, name=ADMIN_TOKEN_NAME, role=TokenRole.WRITE, digest=token_digest,
+                  hint=token_value[-4:])
+        )
+    elif existing.account_id != admin.id or existing.revoked_at is not None:
+        existing.account_id, existing.revoked_at, existing.role = admin.id, None, TokenRole.WRITE
+    session.flush()
+    return admin
+
+
+def authenticate(session: Session, token_value: str) -> Principal | None:
+    """The principal a token stands for, or None if it is unknown, revoked or its user disabled."""
+    token = session.scalar(select(Token).where(Token.digest == digest(token_value)))
+    if token is None or token.revoked_at is not None or token.account.disabled:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
+        token.last_used_at = now
+    return Principal(account=token.account, role=TokenRole(token.role))
+
+
+def is_member(session: Session, org: Account, user: Account, *, write: bool = False) -> bool:
+    membership = session.get(Membership, (org.id, user.id))
+    if membership is None:
+        return False
+    return membership.role in ("admin", "write") if write else True

@@ -1,0 +1,114 @@
+"""Repositories of every type: one code path for models, datasets and spaces."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from spacehub.config import Settings
+from spacehub.controller.access import can_read, may_act_as
+from spacehub.controller.accounts import Principal, find_account, validate_name
+from spacehub.db.models import Repo, RepoType, Space
+from spacehub.errors import BadRequest, Conflict, Forbidden, RepoNotFound, Unauthorized
+from spacehub.queue.flavors import DEFAULT_FLAVOR
+from spacehub.repos.git import GitRepo
+from spacehub.spec.config import SDKS
+
+URL_PREFIXES = {RepoType.MODEL: "", RepoType.DATASET: "datasets/", RepoType.SPACE: "spaces/"}
+
+
+def parse_repo_type(value: str | None) -> RepoType:
+    try:
+        return RepoType((value or "model").removesuffix("s"))
+    except ValueError:
+        raise BadRequest(f"unknown repository type {value!r}: use model, dataset or space") from None
+
+
+def git_path(settings: Settings, repo: Repo) -> Path:
+    """Repositories live under their id, so renames and moves never touch the disk."""
+    return settings.repos_dir / f"{repo.id}.git"
+
+
+def open_git(settings: Settings, repo: Repo) -> GitRepo:
+    return GitRepo(git_path(settings, repo))
+
+
+def find_repo(session: Session, type: RepoType, owner: str, name: str) -> Repo | None:
+    account = find_account(session, owner)
+    if account is None:
+        return None
+    return session.scalar(
+        select(Repo).where(Repo.type == type, Repo.owner_id == account.id, func.lower(Repo.name) == name.lower())
+    )
+
+
+def get_readable_repo(session: Session, principal: Principal, type: RepoType, owner: str, name: str) -> Repo:
+    """The repository, if it exists and `principal` may see it; otherwise RepoNotFound either way."""
+    repo = find_repo(session, type, owner, name)
+    if repo is None or not can_read(session, principal, repo):
+        raise RepoNotFound(f"Repository {owner}/{name} not found")
+    return repo
+
+
+def allocate_subdomain(session: Session, owner: str, name: str) -> str:
+    """A DNS label for the app: `{owner}-{name}`, lower-cased, unique, at most 63 characters."""
+    base = re.sub(r"[^a-z0-9-]+", "-", f"{owner}-{name}".lower()).strip("-")
+    base = re.sub(r"-{2,}", "-", base)
+    if len(base) > 63:
+        base = base[:54].rstrip("-") + "-" + hashlib.sha1(base.encode()).hexdigest()[:8]
+    candidate, suffix = base, 1
+    while session.scalar(select(Space.repo_id).where(Space.subdomain == candidate)) is not None:
+        suffix += 1
+        candidate = f"{base[: 63 - len(str(suffix)) - 1]}-{suffix}"
+    return candidate
+
+
+def create_repo(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    *,
+    type: RepoType,
+    owner: str | None,
+    name: str,
+    private: bool = False,
+    sdk: str | None = None,
+    hardware: str | None = None,
+) -> Repo:
+    """Create the repository record and its empty bare git repository."""
+    if principal.account is None:
+        raise Unauthorized("creating a repository needs a token")
+    if not principal.can_write:
+        raise Forbidden("this token is read-only: creating a repository needs a write token")
+    validate_name(name, "repository name")
+    owner_account = find_account(session, owner) if owner else principal.account
+    if owner_account is None or not may_act_as(session, principal, owner_account, write=True):
+        raise Forbidden(f"you cannot create repositories in the namespace {owner!r}")
+    if find_repo(session, type, owner_account.name, name) is not None:
+        raise Conflict(f"You already created this {type.value} repo: {owner_account.name}/{name}")
+    repo = Repo(type=type, owner=owner_account, name=name, private=private)
+    session.add(repo)
+    session.flush()
+    if type == RepoType.SPACE:
+        if sdk not in SDKS:
+            raise BadRequest(f"a space needs `sdk`: one of {', '.join(SDKS)} (got {sdk!r})")
+        repo.space = Space(
+            sdk=sdk,
+            subdomain=allocate_subdomain(session, owner_account.name, name),
+            hardware=hardware or DEFAULT_FLAVOR,
+        )
+        session.flush()
+    path = git_path(settings, repo)
+    if path.exists():  # left behind by a crash between here and a rollback
+        shutil.rmtree(path)
+    GitRepo.init_bare(path)
+    return repo
+
+
+def delete_repo_storage(settings: Settings, repo: Repo) -> None:
+    shutil.rmtree(git_path(settings, repo), ignore_errors=True)

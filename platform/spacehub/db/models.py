@@ -1,0 +1,246 @@
+"""Durable state: accounts, tokens, repositories, spaces and their builds.
+
+The database and the git repositories are the source of truth; Redis only mirrors what can be
+rebuilt from here (routes, stages for the proxy, queues, log tails)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from spacehub.stages import Stage
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes in, timezone-aware datetimes out (SQLite drops the zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC).replace(tzinfo=None) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class StrEnumType(TypeDecorator[Any]):
+    """A `str` enum stored as its plain value, read back as the enum."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int):
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return None if value is None else self.enum(value)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class AccountKind(StrEnum):
+    USER = "user"
+    ORG = "org"
+
+
+class TokenRole(StrEnum):
+    READ = "read"
+    WRITE = "write"
+
+
+class RepoType(StrEnum):
+    MODEL = "model"
+    DATASET = "dataset"
+    SPACE = "space"
+
+
+class BuildStatus(StrEnum):
+    QUEUED = "queued"
+    BUILDING = "building"
+    STARTING = "starting"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+
+    @property
+    def is_active(self) -> bool:
+        return self in (BuildStatus.QUEUED, BuildStatus.BUILDING, BuildStatus.STARTING)
+
+
+class Account(Base):
+    """A user or an organization: both own repositories under their name."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(96))
+    kind: Mapped[AccountKind] = mapped_column(StrEnumType(AccountKind, 8), default=AccountKind.USER)
+    fullname: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    tokens: Mapped[list[Token]] = relationship(back_populates="account", cascade="all, delete-orphan")
+
+    __table_args__ = (Index("ix_accounts_name_lower", func.lower(name), unique=True),)
+
+
+class Membership(Base):
+    """A user's membership of an organization."""
+
+    __tablename__ = "memberships"
+
+    org_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), default="write")
+
+
+class Token(Base):
+    """An access token; only its SHA-256 digest is stored."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[TokenRole] = mapped_column(StrEnumType(TokenRole, 8))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+    account: Mapped[Account] = relationship(back_populates="tokens")
+
+
+class Repo(Base):
+    """A git repository: model, dataset or space."""
+
+    __tablename__ = "repos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[RepoType] = mapped_column(StrEnumType(RepoType, 8))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(96))
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    owner: Mapped[Account] = relationship(lazy="joined")
+    space: Mapped[Space | None] = relationship(
+        back_populates="repo", cascade="all, delete-orphan", uselist=False, lazy="joined"
+    )
+
+    __table_args__ = (Index("ix_repos_identity", type, owner_id, func.lower(name), unique=True),)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner.name}/{self.name}"
+
+
+class Space(Base):
+    """What a space should be (desired state) and what it is (reported state)."""
+
+    __tablename__ = "spaces"
+
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
+    sdk: Mapped[str] = mapped_column(String(16))
+    subdomain: Mapped[str] = mapped_column(String(200), unique=True)
+    hardware: Mapped[str] = mapped_column(String(32), default="cpu-basic")
+    sleep_time: Mapped[int | None] = mapped_column(Integer)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    stage: Mapped[Stage] = mapped_column(StrEnumType(Stage, 24), default=Stage.NO_APP_FILE)
+    message: Mapped[str | None] = mapped_column(Text)
+    stage_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    card: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    desired_sha: Mapped[str | None] = mapped_column(String(40))
+    current_build_id: Mapped[int | None] = mapped_column(ForeignKey("builds.id", use_alter=True))
+    live_build_id: Mapped[int | None] = mapped_column(ForeignKey("builds.id", use_alter=True))
+
+    # What runs now: enough to find it again after a restart of any component.
+    host_id: Mapped[str | None] = mapped_column(String(200))
+    container_id: Mapped[str | None] = mapped_column(String(100))
+    upstream: Mapped[str | None] = mapped_column(String(200))
+    running_sha: Mapped[str | None] = mapped_column(String(40))
+    started_at: Mapped[datetime | None] = mapped_column()
+
+    repo: Mapped[Repo] = relationship(back_populates="space")
+    current_build: Mapped[Build | None] = relationship(foreign_keys=[current_build_id])
+    live_build: Mapped[Build | None] = relationship(foreign_keys=[live_build_id])
+
+
+class Build(Base):
+    """One attempt to turn a commit of a space into a running app."""
+
+    __tablename__ = "builds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.repo_id", ondelete="CASCADE"), index=True)
+    sha: Mapped[str] = mapped_column(String(40))
+    status: Mapped[BuildStatus] = mapped_column(StrEnumType(BuildStatus, 12), default=BuildStatus.QUEUED)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    factory: Mapped[bool] = mapped_column(Boolean, default=False)
+    flavor: Mapped[str] = mapped_column(String(32))
+    host_id: Mapped[str | None] = mapped_column(String(200))
+    image: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    @property
+    def job_id(self) -> str:
+        return f"build-{self.id}"
+
+
+class SpaceSecret(Base):
+    """A write-only environment variable of a space: its value never leaves the platform's internals."""
+
+    __tablename__ = "space_secrets"
+
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.repo_id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SpaceVariable(Base):
+    """A public environment variable of a space (also a build argument for docker spaces)."""
+
+    __tablename__ = "space_variables"
+
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.repo_id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Like(Base):
+    __tablename__ = "likes"
+
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

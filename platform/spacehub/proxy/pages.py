@@ -1,0 +1,113 @@
+"""What a visitor gets instead of a raw 502 when no app answers: an HTML page for browsers, JSON
+for API clients, with a status code and words that say what is going on."""
+
+from __future__ import annotations
+
+import html
+import json
+
+from aiohttp import web
+
+from spacehub.stages import IN_PROGRESS_STAGES, Stage
+from spacehub.state.routes import SpaceRecord
+
+_TITLES = {
+    Stage.BUILDING: "This space is building",
+    Stage.APP_STARTING: "This space is starting",
+    Stage.RUNNING_BUILDING: "This space is building",
+    Stage.RUNNING_APP_STARTING: "This space is starting",
+    Stage.BUILD_ERROR: "This space failed to build",
+    Stage.RUNTIME_ERROR: "This space has a runtime error",
+    Stage.CONFIG_ERROR: "This space's configuration is invalid",
+    Stage.NO_APP_FILE: "This space has no app yet",
+    Stage.PAUSED: "This space is paused",
+    Stage.SLEEPING: "This space is sleeping",
+    Stage.STOPPED: "This space is stopped",
+    Stage.DELETING: "This space is being deleted",
+    Stage.RUNNING: "This space is starting",
+}
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+{refresh}<title>{title}</title>
+<style>
+ body {{ font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1f2937;
+        background: #f9fafb; display: grid; place-items: center; min-height: 100vh; }}
+ main {{ max-width: 42rem; padding: 2rem; }}
+ h1 {{ font-size: 1.4rem; margin: 0 0 .5rem; }}
+ .name {{ color: #4b5563; font-family: ui-monospace, monospace; }}
+ pre {{ background: #111827; color: #e5e7eb; padding: 1rem; border-radius: .5rem; overflow: auto;
+       white-space: pre-wrap; font-size: .85rem; max-height: 50vh; }}
+ .spinner {{ display: inline-block; width: 1rem; height: 1rem; border: 2px solid #c7d2fe;
+            border-top-color: #4f46e5; border-radius: 50%; animation: spin 1s linear infinite;
+            vertical-align: middle; margin-right: .5rem; }}
+ @keyframes spin {{ to {{ transform: rotate(360deg); }} }}
+ a {{ color: #4338ca; }}
+</style></head>
+<body><main role="main">
+<h1>{spinner}{title}</h1>
+<p class="name">{name}</p>
+{details}
+{link}
+</main></body></html>
+"""
+
+
+def wants_html(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "")
+    return "text/html" in accept and request.method in ("GET", "HEAD")
+
+
+def render(request: web.Request, status: int, title: str, name: str, message: str, *,
+           stage: str | None = None, refresh: bool = False, hub_link: str | None = None) -> web.Response:
+    headers = {"Cache-Control": "no-store"}
+    if refresh:
+        headers["Retry-After"] = "5"
+    if not wants_html(request):
+        body = {"error": f"{title}: {message}" if message else title, "stage": stage, "space": name or None}
+        return web.Response(status=status, text=json.dumps(body), content_type="application/json",
+                            headers=headers)
+    details = f"<pre>{html.escape(message)}</pre>" if message else ""
+    link = f'<p><a href="{html.escape(hub_link)}">Open the space page</a></p>' if hub_link else ""
+    page = _PAGE.format(
+        refresh='<meta http-equiv="refresh" content="3">\n' if refresh else "",
+        title=html.escape(title),
+        spinner='<span class="spinner" aria-hidden="true"></span>' if refresh else "",
+        name=html.escape(name),
+        details=details,
+        link=link,
+    )
+    return web.Response(status=status, text=page, content_type="text/html", headers=headers)
+
+
+def space_unavailable(request: web.Request, record: SpaceRecord, hub_url: str) -> web.Response:
+    """The page of a space that exists but has no app answering right now."""
+    stage = record.stage
+    in_progress = stage in IN_PROGRESS_STAGES or stage == Stage.RUNNING
+    return render(
+        request,
+        503,
+        _TITLES.get(stage, f"This space is {stage.value.lower()}"),
+        record.name,
+        record.message,
+        stage=stage.value,
+        refresh=in_progress,
+        hub_link=f"{hub_url}/spaces/{record.name}",
+    )
+
+
+def no_such_space(request: web.Request) -> web.Response:
+    return render(request, 404, "No space here", "", "There is no space at this address.")
+
+
+def too_large(request: web.Request, limit: int) -> web.Response:
+    return render(request, 413, "Request body too large", "", f"The limit is {limit} bytes.")
+
+
+def upstream_failed(request: web.Request, name: str, hub_url: str) -> web.Response:
+    return render(
+        request, 503, "The app did not answer", name,
+        "The app is running but did not accept the connection; it may be restarting. Retry in a moment.",
+        refresh=True, hub_link=f"{hub_url}/spaces/{name}" if name else None,
+    )

@@ -1,0 +1,198 @@
+"""The edge proxy: the single public port. Hub requests go to the controller; app requests, by
+subdomain or by path, go to the app's container (or, for static spaces, to the hub's file server)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import aiohttp
+import redis.asyncio
+from aiohttp import web
+
+from spacehub.api.urls import PATH_ROUTING_PREFIX
+from spacehub.config import Settings
+from spacehub.proxy import pages
+from spacehub.proxy.forward import BodyTooLarge, Upstream, forward_http, forward_websocket
+from spacehub.proxy.routes import RouteCache
+from spacehub.state.keys import Keys
+from spacehub.state.routes import SpaceRecord
+
+log = logging.getLogger(__name__)
+
+INTERNAL_PREFIX = "/api/internal"
+
+
+@dataclass(frozen=True)
+class AppRequest:
+    """A request for an app: its space, and the path the app should see."""
+
+    record: SpaceRecord | None
+    path: str
+    prefix: str
+
+
+class EdgeProxy:
+    def __init__(self, settings: Settings, routes: RouteCache):
+        self.settings = settings
+        self.routes = routes
+        self.apps_suffix = "." + settings.resolved_apps_domain
+        self.controller = f"http://{_connect_host(settings.controller_host)}:{settings.resolved_controller_port}"
+        self.session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60, force_close=False),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.settings.upstream_connect_timeout),
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    # Routing ------------------------------------------------------------------------------------
+
+    def app_request(self, request: web.Request) -> AppRequest | None:
+        """The app this request is for, or None for the hub."""
+        if self.settings.routing == "subdomain":
+            host = _hostname(request.host)
+            if host.endswith(self.apps_suffix):
+                return AppRequest(self.routes.lookup(host[: -len(self.apps_suffix)]), request.raw_path, "")
+            return None
+        path, _, query = request.raw_path.partition("?")
+        if not path.startswith(PATH_ROUTING_PREFIX + "/"):
+            return None
+        segments = path[len(PATH_ROUTING_PREFIX) + 1 :].split("/", 2)
+        if len(segments) < 2 or not segments[0] or not segments[1]:
+            return None
+        owner, name = segments[0], segments[1]
+        rest = "/" + segments[2] if len(segments) == 3 else ""
+        if rest and query:
+            rest += "?" + query
+        return AppRequest(self.routes.lookup_name(owner, name), rest, f"{PATH_ROUTING_PREFIX}/{owner}/{name}")
+
+    # Handling -----------------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        app = self.app_request(request)
+        try:
+            if app is None:
+                return await self.to_hub(request)
+            return await self.to_app(request, app)
+        except BodyTooLarge:
+            return pages.too_large(request, self.settings.max_body_size)
+
+    async def to_hub(self, request: web.Request) -> web.StreamResponse:
+        if request.path.startswith(INTERNAL_PREFIX):
+            return pages.render(request, 404, "Not found", "", "")
+        upstream = Upstream(self.controller, request.raw_path, self.forwarding_headers(request))
+        try:
+            return await self.forward(request, upstream)
+        except aiohttp.ClientConnectionError:
+            return pages.render(request, 503, "The hub is restarting", "", "Retry in a moment.", refresh=True)
+
+    async def to_app(self, request: web.Request, app: AppRequest) -> web.StreamResponse:
+        record = app.record
+        if record is None:
+            return pages.no_such_space(request)
+        if app.prefix and not app.path:
+            # /app/owner/name -> /app/owner/name/ so that the app's relative URLs resolve under it.
+            raise web.HTTPPermanentRedirect(location=app.prefix + "/")
+        hub_url = self.settings.resolved_public_url
+        if record.static_sha:
+            return await self.static(request, record, app)
+        if not record.upstream:
+            return pages.space_unavailable(request, record, hub_url)
+        keep_prefix = record.sdk == "streamlit"
+        path = (app.prefix + app.path) if keep_prefix else (app.path or "/")
+        headers = self.forwarding_headers(request)
+        if app.prefix:
+            headers["X-Forwarded-Prefix"] = app.prefix
+        upstream = Upstream(f"http://{record.upstream}", path, headers)
+        try:
+            return await self.forward(request, upstream)
+        except aiohttp.ClientConnectionError as exc:
+            log.info("app %s at %s did not answer: %s", record.name, record.upstream, exc)
+            return pages.upstream_failed(request, record.name, hub_url)
+
+    async def static(self, request: web.Request, record: SpaceRecord, app: AppRequest) -> web.StreamResponse:
+        if request.method not in ("GET", "HEAD"):
+            return pages.render(request, 405, "Method not allowed", record.name, "Static spaces serve files only.")
+        file_path = app.path.split("?", 1)[0].lstrip("/")
+        headers = {"Authorization": f"Bearer {self.settings.resolved_internal_token}"}
+        upstream = Upstream(
+            self.controller,
+            f"{INTERNAL_PREFIX}/static/{record.id}/{record.static_sha}/{quote(file_path, safe='/%')}",
+            headers,
+            remove_headers=frozenset({"cookie"}),
+        )
+        return await self.forward(request, upstream)
+
+    async def forward(self, request: web.Request, upstream: Upstream) -> web.StreamResponse:
+        assert self.session is not None
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await forward_websocket(request, self.session, upstream)
+        return await forward_http(request, self.session, upstream, self.settings.max_body_size)
+
+    def forwarding_headers(self, request: web.Request) -> dict[str, str]:
+        return {
+            "X-Forwarded-For": request.remote or "",
+            "X-Forwarded-Host": request.host,
+            "X-Forwarded-Proto": self.settings.public_scheme,
+        }
+
+
+def _hostname(host: str | None) -> str:
+    """The Host header without its port (IPv6 literals are never app hosts)."""
+    host = (host or "").lower()
+    if host.startswith("["):
+        return host
+    return host.rsplit(":", 1)[0] if ":" in host else host
+
+
+def _connect_host(listen_host: str) -> str:
+    return "127.0.0.1" if listen_host in ("0.0.0.0", "", "::") else listen_host
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    client = redis.asyncio.Redis.from_url(settings.resolved_redis_url)
+    routes = RouteCache(client, Keys(settings.namespace))
+    await routes.start()
+    proxy = EdgeProxy(settings, routes)
+    await proxy.start()
+    server = web.Server(proxy.handle, handler_cancellation=True)
+    runner = web.ServerRunner(server, shutdown_timeout=5)
+    await runner.setup()
+    sites = 0
+    for host in settings.listen_hosts:
+        try:
+            await web.TCPSite(runner, host, settings.port, reuse_address=True).start()
+            sites += 1
+        except OSError as exc:
+            log.warning("cannot listen on %s:%s (%s)", host, settings.port, exc)
+    if not sites:
+        raise SystemExit(f"the proxy could not listen on port {settings.port}")
+    log.info("edge proxy listening on port %s (%s routing)", settings.port, settings.routing)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await proxy.close()
+        await routes.close()
+        await client.aclose()
+
+
+def run_proxy(settings: Settings) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await serve(settings, stop)
+
+    asyncio.run(main())

@@ -1,0 +1,100 @@
+"""Hardware flavors: what a space may ask for, and the limits and queue that come with it."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, field_validator
+
+from spacehub.spec.config import parse_duration
+
+DEFAULT_FLAVORS_FILE = Path(__file__).with_name("flavors.yaml")
+DEFAULT_FLAVOR = "cpu-basic"
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?)?B?\s*$", re.I)
+_SIZE_UNITS = {"k": 1e3, "ki": 1024, "m": 1e6, "mi": 1024**2, "g": 1e9, "gi": 1024**3, "t": 1e12, "ti": 1024**4}
+
+
+def parse_size(value: str | int) -> int:
+    """Bytes in a size such as `16Gi`, `512Mi` or `2G`."""
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(value)
+    if not match:
+        raise ValueError(f"expected a size such as 16Gi, got {value!r}")
+    number, unit = match.groups()
+    return int(float(number) * (_SIZE_UNITS[unit.lower()] if unit else 1))
+
+
+class Flavor(BaseModel):
+    name: str
+    pretty_name: str
+    cpu: float
+    memory: str
+    gpus: int = 0
+    gpu_model: str | None = None
+    gpu_memory: str | None = None
+    pids: int = 4096
+    cost_per_hour: float = 0.0
+    sleep_after: str | None = Field(None, description="Default sleep time; None: never sleeps.")
+
+    @field_validator("memory", "gpu_memory")
+    @classmethod
+    def _valid_size(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_size(value)
+        return value
+
+    @property
+    def memory_bytes(self) -> int:
+        return parse_size(self.memory)
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.gpus > 0
+
+    @property
+    def default_sleep_seconds(self) -> int | None:
+        return parse_duration(self.sleep_after) if self.sleep_after else None
+
+    @property
+    def accelerator_env(self) -> str:
+        """The ACCELERATOR value apps see: the flavor name on GPU flavors, `none` otherwise."""
+        return self.name if self.is_gpu else "none"
+
+    def public(self) -> dict[str, Any]:
+        """The flavor in the shape of the Hub's `GET /api/spaces/hardware`."""
+        cents = int(round(self.cost_per_hour * 1_000_000))
+        accelerator = None
+        if self.is_gpu:
+            accelerator = {
+                "type": "gpu",
+                "model": self.gpu_model,
+                "quantity": str(self.gpus),
+                "vram": self.gpu_memory,
+                "manufacturer": "Nvidia",
+            }
+        return {
+            "name": self.name,
+            "prettyName": self.pretty_name,
+            "cpu": f"{self.cpu:g} vCPU",
+            "ram": self.memory.replace("Gi", " GB"),
+            "accelerator": accelerator,
+            "unitCostMicroUSD": cents // 60,
+            "unitCostUSD": round(self.cost_per_hour / 60, 6),
+            "unitLabel": "minute",
+        }
+
+
+@lru_cache
+def load_flavors(path: Path | None = None) -> dict[str, Flavor]:
+    """Flavors from the operator's file (or the built-in table), by name."""
+    raw = yaml.safe_load((path or DEFAULT_FLAVORS_FILE).read_text()) or {}
+    entries = raw.get("flavors") or {}
+    flavors = {name: Flavor(name=name, **(spec or {})) for name, spec in entries.items()}
+    if not flavors:
+        raise ValueError(f"{path}: no flavors defined")
+    return flavors

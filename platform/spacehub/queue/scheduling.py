@@ -1,0 +1,78 @@
+"""The controller's side of the queue: put deploy jobs on a flavor's queue, cancel them, and read
+their state from RQ itself (no parallel status table)."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+
+import redis
+from rq import Queue
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
+
+log = logging.getLogger(__name__)
+
+DEPLOY_JOB = "spacehub.queue.jobs.deploy"
+
+
+class JobState(StrEnum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    MISSING = "missing"
+
+
+def job_id_for_build(build_id: int) -> str:
+    return f"build-{build_id}"
+
+
+def enqueue_deploy(queue: Queue, build_id: int, timeout: int) -> Job:
+    """Queue the build and start of `build_id`; an agent serving the queue's flavor runs it."""
+    return queue.enqueue_call(
+        DEPLOY_JOB,
+        args=(build_id,),
+        job_id=job_id_for_build(build_id),
+        timeout=timeout,
+        result_ttl=24 * 3600,
+        failure_ttl=7 * 24 * 3600,
+        description=f"build and start build {build_id}",
+    )
+
+
+def cancel_job(connection: redis.Redis, job_id: str) -> None:
+    """Stop a job wherever it is: dequeue it if it waits, kill its work horse if it runs."""
+    try:
+        job = Job.fetch(job_id, connection=connection)
+    except NoSuchJobError:
+        return
+    status = job.get_status(refresh=True)
+    try:
+        if status == JobStatus.STARTED:
+            send_stop_job_command(connection, job_id)
+        elif status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
+            job.cancel()
+    except (InvalidJobOperation, NoSuchJobError) as exc:
+        log.info("job %s could not be cancelled (%s); it has already ended", job_id, exc)
+
+
+def job_state(connection: redis.Redis, job_id: str) -> tuple[JobState, str]:
+    """What RQ knows of a job, and the reason when it failed."""
+    try:
+        job = Job.fetch(job_id, connection=connection)
+    except NoSuchJobError:
+        return JobState.MISSING, "the job is not in the queue any more"
+    status = job.get_status(refresh=True)
+    if status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, None):
+        return JobState.WAITING, ""
+    if status == JobStatus.STARTED:
+        return JobState.RUNNING, ""
+    if status == JobStatus.FINISHED:
+        return JobState.DONE, ""
+    reason = ""
+    result = job.latest_result()
+    if result is not None and result.exc_string:
+        reason = result.exc_string.strip().splitlines()[-1]
+    return JobState.FAILED, reason or f"the job ended as {status}"

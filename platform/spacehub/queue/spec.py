@@ -1,0 +1,41 @@
+"""What a deploy job needs to know, served by the controller to the agent that runs the job.
+
+Jobs on the queue carry only a build id; the agent fetches this spec when it starts the job, so
+secrets never sit in Redis and a job that waited in the queue still gets the newest variables."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from spacehub.queue.flavors import Flavor
+
+
+class DeploySpec(BaseModel):
+    build_id: int
+    space_id: int
+    space_name: str
+    subdomain: str
+    sha: str
+    current: bool
+    factory: bool
+    sdk: str
+    app_file: str
+    app_port: int | None
+    sdk_version: str | None
+    python_version: str | None
+    startup_timeout: int
+    flavor: Flavor
+    title: str | None
+    app_url: str
+    root_path: str
+    preload_from_hub: list[str] = []
+    variables: dict[str, str] = {}
+    secrets: dict[str, str] = {}
+
+    @property
+    def owner(self) -> str:
+        return self.space_name.split("/", 1)[0]
+
+    @property
+    def repo_name(self) -> str:
+        return self.space_name.split("/", 1)[1]

@@ -1,0 +1,35 @@
+"""Space stages, named as on Hugging Face so that `huggingface_hub` and `gradio_client` understand them."""
+
+from enum import StrEnum
+
+
+class Stage(StrEnum):
+    NO_APP_FILE = "NO_APP_FILE"
+    CONFIG_ERROR = "CONFIG_ERROR"
+    BUILDING = "BUILDING"
+    BUILD_ERROR = "BUILD_ERROR"
+    APP_STARTING = "APP_STARTING"
+    RUNNING = "RUNNING"
+    RUNNING_BUILDING = "RUNNING_BUILDING"
+    RUNNING_APP_STARTING = "RUNNING_APP_STARTING"
+    RUNTIME_ERROR = "RUNTIME_ERROR"
+    PAUSED = "PAUSED"
+    SLEEPING = "SLEEPING"
+    STOPPED = "STOPPED"
+    DELETING = "DELETING"
+
+    @property
+    def is_serving(self) -> bool:
+        """An app container answers visitors in this stage."""
+        return self in SERVING_STAGES
+
+    @property
+    def is_in_progress(self) -> bool:
+        return self in IN_PROGRESS_STAGES
+
+
+SERVING_STAGES = frozenset({Stage.RUNNING, Stage.RUNNING_BUILDING, Stage.RUNNING_APP_STARTING})
+IN_PROGRESS_STAGES = frozenset(
+    {Stage.BUILDING, Stage.APP_STARTING, Stage.RUNNING_BUILDING, Stage.RUNNING_APP_STARTING}
+)
+ERROR_STAGES = frozenset({Stage.NO_APP_FILE, Stage.CONFIG_ERROR, Stage.BUILD_ERROR, Stage.RUNTIME_ERROR})

@@ -1,0 +1,1 @@
+"""Live, rebuildable state shared through Redis: space routes, agent events, log streams, hosts."""

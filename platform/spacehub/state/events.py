@@ -1,0 +1,85 @@
+"""What agents report to the controller, through a Redis stream (consumer group `controller`).
+
+A stream rather than direct calls: an agent keeps reporting while the controller restarts, and
+the controller applies every report exactly once it is back (pending entries are re-read)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+import redis
+
+from spacehub.state.keys import Keys
+
+CONSUMER_GROUP = "controller"
+
+
+class EventType(StrEnum):
+    BUILD_STARTED = "build.started"
+    BUILD_FAILED = "build.failed"
+    APP_STARTING = "app.starting"
+    APP_RUNNING = "app.running"
+    APP_FAILED = "app.failed"
+    APP_CRASHED = "app.crashed"
+    APP_STOPPED = "app.stopped"
+
+
+@dataclass
+class Event:
+    type: EventType
+    space_id: int
+    build_id: int
+    host: str = ""
+    message: str = ""
+    container: str = ""
+    upstream: str = ""
+    image: str = ""
+    at: float = 0.0
+
+    def to_fields(self) -> dict[str, str]:
+        data = asdict(self)
+        data["type"] = self.type.value
+        data["at"] = self.at or time.time()
+        return {"event": json.dumps(data)}
+
+    @classmethod
+    def from_fields(cls, fields: dict[Any, Any]) -> Event:
+        raw = fields.get(b"event") or fields.get("event")
+        data = json.loads(raw)
+        data["type"] = EventType(data["type"])
+        return cls(**data)
+
+
+class EventStream:
+    def __init__(self, client: redis.Redis, keys: Keys):
+        self.redis = client
+        self.key = keys.events
+
+    def publish(self, event: Event) -> None:
+        self.redis.xadd(self.key, event.to_fields(), maxlen=100_000, approximate=True)
+
+    def ensure_group(self) -> None:
+        try:
+            self.redis.xgroup_create(self.key, CONSUMER_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def read(self, consumer: str, block_ms: int = 2000, pending: bool = False) -> Iterator[tuple[str, Event]]:
+        """Entries for this consumer: its unacknowledged ones when `pending`, else new ones."""
+        start = "0" if pending else ">"
+        response = self.redis.xreadgroup(
+            CONSUMER_GROUP, consumer, {self.key: start}, count=100, block=None if pending else block_ms
+        )
+        for _stream, entries in response or []:
+            for entry_id, fields in entries:
+                if fields:
+                    yield (entry_id.decode() if isinstance(entry_id, bytes) else entry_id), Event.from_fields(fields)
+
+    def ack(self, entry_id: str) -> None:
+        self.redis.xack(self.key, CONSUMER_GROUP, entry_id)

@@ -1,0 +1,66 @@
+"""Names of every Redis key spacehub uses, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    namespace: str
+
+    def _key(self, *parts: object) -> str:
+        return ":".join((self.namespace, *map(str, parts)))
+
+    @property
+    def instance(self) -> str:
+        """Hash of facts about this installation that agents need (instance id, hub URL for apps)."""
+        return self._key("instance")
+
+    @property
+    def spaces(self) -> str:
+        """Set of the subdomains that have a space record."""
+        return self._key("spaces")
+
+    def space(self, subdomain: str) -> str:
+        """Hash describing one space for the proxy: stage, visibility, upstream."""
+        return self._key("space", subdomain)
+
+    @property
+    def space_changes(self) -> str:
+        """Pub/sub channel: the subdomain whose record changed ("*" for all)."""
+        return self._key("space-changes")
+
+    @property
+    def events(self) -> str:
+        """Stream of what agents report to the controller."""
+        return self._key("events")
+
+    def build_log(self, build_id: int) -> str:
+        return self._key("log", "build", build_id)
+
+    def run_log(self, space_id: int) -> str:
+        return self._key("log", "run", space_id)
+
+    def log_position(self, instance_id: str) -> str:
+        """Timestamp of the last run-log line shipped from one container (to resume after restarts)."""
+        return self._key("logpos", instance_id)
+
+    def shipped(self, instance_id: str) -> str:
+        """Set once the whole output of an exited container is in the run log."""
+        return self._key("shipped", instance_id)
+
+    @property
+    def hosts(self) -> str:
+        """Set of host ids that ever registered."""
+        return self._key("hosts")
+
+    def host(self, host_id: str) -> str:
+        """Hash of one host: flavors, capacity, usage; expires when heartbeats stop."""
+        return self._key("host", host_id)
+
+    def queue_name(self, flavor: str) -> str:
+        return f"{self.namespace}.{flavor}"
+
+    def host_queue_name(self, host_id: str) -> str:
+        return f"{self.namespace}.host.{host_id}"

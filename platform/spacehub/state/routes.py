@@ -1,0 +1,182 @@
+"""The route table: one Redis hash per space that the edge proxy reads and caches.
+
+The controller writes what a space is (stage, visibility, SDK); the agent that runs its container
+writes where it answers (`upstream`, `build`). Every change is announced on a pub/sub channel so
+that proxies update their in-memory copy without polling, and a proxy that starts cold needs only
+Redis, never the controller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from spacehub.stages import Stage
+from spacehub.state.keys import Keys
+
+# Clear the upstream only if it still belongs to the given build: a late report of an old
+# container must never remove the route of the one that replaced it.
+# Route to a new build only while it is still the space's current build: a build superseded
+# during its health check must not take the traffic of the one that replaced it.
+_ADD_IF_CURRENT = """
+if redis.call('HGET', KEYS[1], 'current_build') ~= ARGV[2] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'upstream', ARGV[1], 'build', ARGV[2], 'host', ARGV[3])
+return 1
+"""
+
+_CLEAR_IF_BUILD = """
+if redis.call('HGET', KEYS[1], 'build') == ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'upstream', 'build', 'host')
+  return 1
+end
+return 0
+"""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass
+class SpaceRecord:
+    subdomain: str
+    id: int
+    name: str
+    stage: Stage
+    private: bool = False
+    sdk: str = "gradio"
+    message: str = ""
+    upstream: str = ""
+    build: int | None = None
+    host: str = ""
+    static_sha: str = ""
+    current_build: int | None = None
+    live_build: int | None = None
+    live_host: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_hash(cls, subdomain: str, raw: dict[Any, Any]) -> SpaceRecord | None:
+        data = {_text(k): _text(v) for k, v in raw.items()}
+        if "id" not in data or "stage" not in data:
+            return None
+        return cls(
+            subdomain=subdomain,
+            id=int(data.pop("id")),
+            name=data.pop("name", ""),
+            stage=Stage(data.pop("stage")),
+            private=data.pop("private", "0") == "1",
+            sdk=data.pop("sdk", "gradio"),
+            message=data.pop("message", ""),
+            upstream=data.pop("upstream", ""),
+            build=int(b) if (b := data.pop("build", "")) else None,
+            host=data.pop("host", ""),
+            static_sha=data.pop("static_sha", ""),
+            current_build=int(c) if (c := data.pop("current_build", "")) else None,
+            live_build=int(lb) if (lb := data.pop("live_build", "")) else None,
+            live_host=data.pop("live_host", ""),
+            extra=data,
+        )
+
+    @property
+    def owner(self) -> str:
+        return self.name.split("/", 1)[0]
+
+    def is_live(self, build_id: int, host_id: str) -> bool:
+        """Whether `build_id` on `host_id` serves (or served, per the controller) this space."""
+        return (self.build == build_id and self.host == host_id) or (
+            self.live_build == build_id and self.live_host == host_id
+        )
+
+
+class RouteTable:
+    """Synchronous access to the route table, for the controller and the agents."""
+
+    def __init__(self, client: redis.Redis, keys: Keys):
+        self.redis = client
+        self.keys = keys
+        self._clear_if_build = client.register_script(_CLEAR_IF_BUILD)
+        self._add_if_current = client.register_script(_ADD_IF_CURRENT)
+
+    def publish_space(
+        self,
+        subdomain: str,
+        *,
+        id: int,
+        name: str,
+        stage: Stage,
+        private: bool,
+        sdk: str,
+        message: str = "",
+        static_sha: str = "",
+        current_build: int | None = None,
+        live_build: int | None = None,
+        live_host: str = "",
+    ) -> None:
+        """Record what the controller knows of a space: `current_build` is the build in progress,
+        `live_build` on `live_host` the one it last saw serving (so an agent can restore a lost
+        route)."""
+        mapping = {
+            "id": id,
+            "name": name,
+            "stage": stage.value,
+            "private": "1" if private else "0",
+            "sdk": sdk,
+            "message": message,
+            "static_sha": static_sha,
+            "current_build": current_build or "",
+            "live_build": live_build or "",
+            "live_host": live_host,
+        }
+        pipe = self.redis.pipeline()
+        pipe.hset(self.keys.space(subdomain), mapping=mapping)
+        pipe.sadd(self.keys.spaces, subdomain)
+        pipe.publish(self.keys.space_changes, subdomain)
+        pipe.execute()
+
+    def add_route(
+        self, subdomain: str, upstream: str, build_id: int, host_id: str, *, if_current: bool = False
+    ) -> bool:
+        """Send the space's traffic to `upstream` (host:port) from now on; with `if_current`, only
+        if `build_id` is still the build the controller wants."""
+        key = self.keys.space(subdomain)
+        if if_current:
+            if not self._add_if_current(keys=[key], args=[upstream, build_id, host_id]):
+                return False
+        else:
+            self.redis.hset(key, mapping={"upstream": upstream, "build": build_id, "host": host_id})
+        self.redis.publish(self.keys.space_changes, subdomain)
+        return True
+
+    def delete_route(self, subdomain: str, build_id: int | None = None) -> bool:
+        """Stop routing to the space's container; with `build_id`, only if it is that build's."""
+        if build_id is None:
+            self.redis.hdel(self.keys.space(subdomain), "upstream", "build", "host")
+            removed = True
+        else:
+            removed = bool(self._clear_if_build(keys=[self.keys.space(subdomain)], args=[build_id]))
+        if removed:
+            self.redis.publish(self.keys.space_changes, subdomain)
+        return removed
+
+    def remove_space(self, subdomain: str) -> None:
+        pipe = self.redis.pipeline()
+        pipe.delete(self.keys.space(subdomain))
+        pipe.srem(self.keys.spaces, subdomain)
+        pipe.publish(self.keys.space_changes, subdomain)
+        pipe.execute()
+
+    def get(self, subdomain: str) -> SpaceRecord | None:
+        return SpaceRecord.from_hash(subdomain, self.redis.hgetall(self.keys.space(subdomain)))
+
+    def get_all_routes(self) -> dict[str, SpaceRecord]:
+        records = {}
+        for raw_sub in self.redis.smembers(self.keys.spaces):
+            subdomain = _text(raw_sub)
+            record = self.get(subdomain)
+            if record is not None:
+                records[subdomain] = record
+        return records
