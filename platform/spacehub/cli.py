@@ -72,6 +72,14 @@ def agent() -> None:
 
 
 @main.command()
+def settings() -> None:
+    """Print the configuration reference (every SPACEHUB_ variable)."""
+    from spacehub.config import settings_reference
+
+    click.echo(settings_reference())
+
+
+@main.command()
 @click.option("--demo/--no-demo", default=True, help="Create and start the demo space.")
 def up(demo: bool) -> None:
     """Run the whole platform on this machine (Redis, controller, proxy, agent) until interrupted."""

@@ -122,9 +122,7 @@ class Settings(BaseSettings):
     pip_extra_index_url: str | None = Field(None, description="Extra pip index for builds.")
     default_python_version: str = Field("3.11", description="Python of spaces that do not set one.")
     default_gradio_version: str = Field("6.31.0", description="Gradio of spaces without sdk_version.")
-    default_streamlit_version: str = Field(
-        "1.67.0", description="Streamlit of spaces without sdk_version."
-    )
+    default_streamlit_version: str = Field("1.67.0", description="Streamlit of spaces without sdk_version.")
     build_timeout: int = Field(3600, description="Seconds a build may take.")
     default_startup_timeout: int = Field(
         1800, description="Seconds an app may take to become healthy (startup_duration_timeout)."
@@ -194,12 +192,12 @@ class Settings(BaseSettings):
     def resolved_internal_token(self) -> str:
         if self.internal_token is not None:
             return self.internal_token.get_secret_value()
-        return _read_or_create_secret(self.resolved_data_dir / "internal-token")
+        return read_or_create_secret(self.resolved_data_dir / "internal-token")
 
     @cached_property
     def instance_id(self) -> str:
         """Identifies this installation's containers on shared Docker engines."""
-        return _read_or_create_secret(self.resolved_data_dir / "instance-id", secrets.token_hex(6))
+        return read_or_create_secret(self.resolved_data_dir / "instance-id", secrets.token_hex(6))
 
     @property
     def repos_dir(self) -> Path:
@@ -214,7 +212,7 @@ class Settings(BaseSettings):
         return self.resolved_data_dir / "agent"
 
 
-def _read_or_create_secret(path: Path, new_value: str | None = None) -> str:
+def read_or_create_secret(path: Path, new_value: str | None = None) -> str:
     """The value stored in `path`, created (readable by its owner only) on first use."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -230,3 +228,21 @@ def _read_or_create_secret(path: Path, new_value: str | None = None) -> str:
 def get_settings() -> Settings:
     """Settings of this process, read once from the environment."""
     return Settings()
+
+
+def settings_reference() -> str:
+    """A Markdown table of every setting, its variable, default and meaning (for the README)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if field.default_factory is not None:
+            default = "(this host's name)" if name == "host_id" else "(computed)"
+        elif (
+            isinstance(default, Path) and default.is_absolute() and str(default).startswith(str(SOURCE_ROOT))
+        ):
+            default = default.relative_to(SOURCE_ROOT).as_posix() + "/"
+        elif default is None:
+            default = ""
+        shown = f"`{default}`" if default != "" else ""
+        rows.append(f"| `SPACEHUB_{name.upper()}` | {shown} | {field.description or ''} |")
+    return "\n".join(rows)

@@ -128,7 +128,25 @@ class AgentContext:
             return self.settings.apps_hub_url.rstrip("/")
         return f"http://{self.driver.host_address()}:{self.settings.port}"
 
-    def report(self, type: EventType, spec: DeploySpec, **fields: str) -> None:
+    def report(
+        self,
+        type: EventType,
+        spec: DeploySpec,
+        *,
+        message: str = "",
+        container: str = "",
+        upstream: str = "",
+        image: str = "",
+    ) -> None:
         self.events.publish(
-            Event(type=type, space_id=spec.space_id, build_id=spec.build_id, host=self.host_id, **fields)
+            Event(
+                type=type,
+                space_id=spec.space_id,
+                build_id=spec.build_id,
+                host=self.host_id,
+                message=message,
+                container=container,
+                upstream=upstream,
+                image=image,
+            )
         )

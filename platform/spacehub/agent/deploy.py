@@ -79,12 +79,15 @@ def start(agent: AgentContext, spec: DeploySpec, artifact: str) -> None:
         agent.report(EventType.APP_FAILED, spec, message=reason)
         return
     instance = agent.driver.poll(instance.id) or instance
-    if not agent.routes.add_route(spec.subdomain, instance.upstream, spec.build_id, agent.host_id,
-                                  if_current=True):
+    if not agent.routes.add_route(
+        spec.subdomain, instance.upstream, spec.build_id, agent.host_id, if_current=True
+    ):
         log.info("build %s was superseded while starting; stopping its container", spec.build_id)
         agent.driver.stop(instance.id, timeout=5)
         return
-    agent.report(EventType.APP_RUNNING, spec, container=instance.id, upstream=instance.upstream, image=artifact)
+    agent.report(
+        EventType.APP_RUNNING, spec, container=instance.id, upstream=instance.upstream, image=artifact
+    )
     retire_replaced(agent, spec, keep=instance.id)
 
 
@@ -114,7 +117,9 @@ def exit_reason(agent: AgentContext, instance: Instance) -> str:
 
 
 def last_lines(agent: AgentContext, instance_id: str) -> str:
-    return "\n".join(text for _ts, text in agent.driver.logs(instance_id, follow=False, tail=FAILURE_LOG_LINES))
+    return "\n".join(
+        text for _ts, text in agent.driver.logs(instance_id, follow=False, tail=FAILURE_LOG_LINES)
+    )
 
 
 def ship_logs_if_missed(agent: AgentContext, spec: DeploySpec, instance_id: str, run_log: LogWriter) -> None:

@@ -33,7 +33,7 @@ def run_agent(settings: Settings) -> None:
     agent = AgentContext(settings=settings, redis=redis.Redis.from_url(settings.resolved_redis_url))
     flavors = served_flavors(agent)
     log.info("agent %s (installation %s) serves %s", agent.host_id, agent.instance_id, ", ".join(flavors))
-    agent.driver.prepare_network()
+    agent.driver.prepare()
     monitor = Monitor(agent, flavors)
     monitor.start()
     queues = [agent.keys.queue_name(flavor) for flavor in flavors]

@@ -39,8 +39,12 @@ class Monitor:
 
     def start(self) -> list[threading.Thread]:
         threads = [
-            threading.Thread(target=self._loop, args=(self.heartbeat, self.agent.settings.heartbeat_interval),
-                             name="heartbeat", daemon=True),
+            threading.Thread(
+                target=self._loop,
+                args=(self.heartbeat, self.agent.settings.heartbeat_interval),
+                name="heartbeat",
+                daemon=True,
+            ),
             threading.Thread(target=self._loop, args=(self.poll, POLL_SECONDS), name="monitor", daemon=True),
         ]
         for thread in threads:
@@ -65,15 +69,18 @@ class Monitor:
         instances = [i for i in agent.driver.list() if i.state == InstanceState.RUNNING]
         key = agent.keys.host(agent.host_id)
         pipe = agent.redis.pipeline()
-        pipe.hset(key, mapping={
-            "host": agent.host_id,
-            "flavors": json.dumps(self.flavors),
-            "cpus": os.cpu_count() or 1,
-            "advertise": agent.settings.advertise_address,
-            "instances": json.dumps([{"space": i.space_id, "build": i.build_id} for i in instances]),
-            "last_seen": time.time(),
-            "pid": os.getpid(),
-        })
+        pipe.hset(
+            key,
+            mapping={
+                "host": agent.host_id,
+                "flavors": json.dumps(self.flavors),
+                "cpus": os.cpu_count() or 1,
+                "advertise": agent.settings.advertise_address,
+                "instances": json.dumps([{"space": i.space_id, "build": i.build_id} for i in instances]),
+                "last_seen": time.time(),
+                "pid": os.getpid(),
+            },
+        )
         pipe.expire(key, int(agent.settings.heartbeat_interval * 3) + 1)
         pipe.sadd(agent.keys.hosts, agent.host_id)
         pipe.execute()
@@ -86,11 +93,12 @@ class Monitor:
         seen_running = set()
         for instance in instances:
             record = records[instance.subdomain]
-            if instance.id not in self._shippers or not self._shippers[instance.id].is_alive():
-                if instance.state == InstanceState.RUNNING or not self.agent.redis.exists(
-                    self.agent.keys.shipped(instance.id)
-                ):
-                    self._ship(instance)
+            shipper = self._shippers.get(instance.id)
+            unshipped = instance.state == InstanceState.RUNNING or not self.agent.redis.exists(
+                self.agent.keys.shipped(instance.id)
+            )
+            if (shipper is None or not shipper.is_alive()) and unshipped:
+                self._ship(instance)
             if instance.state == InstanceState.RUNNING:
                 seen_running.add(instance.id)
                 self._restore_route(instance, record)
@@ -102,10 +110,17 @@ class Monitor:
     def _restore_route(self, instance: Instance, record: SpaceRecord | None) -> None:
         """After Redis lost the route (restart), point it back at the container the controller says
         is live."""
-        if (record is not None and not record.upstream and record.live_build == instance.build_id
-                and record.live_host == self.agent.host_id and instance.upstream):
+        if (
+            record is not None
+            and not record.upstream
+            and record.live_build == instance.build_id
+            and record.live_host == self.agent.host_id
+            and instance.upstream
+        ):
             log.info("restoring the route of %s to %s", instance.subdomain, instance.upstream)
-            self.agent.routes.add_route(instance.subdomain, instance.upstream, instance.build_id, self.agent.host_id)
+            self.agent.routes.add_route(
+                instance.subdomain, instance.upstream, instance.build_id, self.agent.host_id
+            )
 
     def _handle_exit(self, instance: Instance, record: SpaceRecord | None) -> None:
         """A container that served traffic stopped without being asked to: a crash."""
@@ -117,10 +132,16 @@ class Monitor:
         code = instance.exit_code
         what = "was killed: out of memory?" if code == 137 else f"exited with code {code}"
         log.warning("space %s: the app %s", instance.subdomain, what)
-        self.agent.events.publish(Event(
-            type=EventType.APP_CRASHED, space_id=instance.space_id, build_id=instance.build_id,
-            host=self.agent.host_id, container=instance.id, message=f"the app {what}\n{tail}".strip(),
-        ))
+        self.agent.events.publish(
+            Event(
+                type=EventType.APP_CRASHED,
+                space_id=instance.space_id,
+                build_id=instance.build_id,
+                host=self.agent.host_id,
+                container=instance.id,
+                message=f"the app {what}\n{tail}".strip(),
+            )
+        )
 
     def _collect(self, instance: Instance, record: SpaceRecord | None) -> None:
         """Remove containers no space wants: of deleted spaces, of builds neither live nor in
@@ -137,16 +158,21 @@ class Monitor:
         self._stale[instance.id] = passes
         shipped = self.agent.redis.exists(self.agent.keys.shipped(instance.id))
         if passes >= STALE_PASSES and (shipped or instance.state == InstanceState.RUNNING or passes > 10):
-            log.info("removing container %s of %s (build %s)", instance.id[:12], instance.subdomain,
-                     instance.build_id)
+            log.info(
+                "removing container %s of %s (build %s)",
+                instance.id[:12],
+                instance.subdomain,
+                instance.build_id,
+            )
             self.agent.driver.stop(instance.id, timeout=10)
             self._stale.pop(instance.id, None)
 
     # Run logs -----------------------------------------------------------------------------------
 
     def _ship(self, instance: Instance) -> None:
-        thread = threading.Thread(target=self._ship_logs, args=(instance,), name=f"logs-{instance.id[:12]}",
-                                  daemon=True)
+        thread = threading.Thread(
+            target=self._ship_logs, args=(instance,), name=f"logs-{instance.id[:12]}", daemon=True
+        )
         self._shippers[instance.id] = thread
         thread.start()
 
@@ -156,8 +182,9 @@ class Monitor:
         position_key = agent.keys.log_position(instance.id)
         since = agent.redis.get(position_key)
         last_saved = 0.0
-        for timestamp, text in agent.driver.logs(instance.id, follow=True,
-                                                 since=float(since) if since else None):
+        for timestamp, text in agent.driver.logs(
+            instance.id, follow=True, since=float(since) if since else None
+        ):
             writer.write(text, timestamp or now_iso())
             if time.monotonic() - last_saved > 1.0:
                 writer.flush()

@@ -4,6 +4,7 @@ networks such as cloud metadata; only the hub's public port is open to them."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import logging
@@ -82,3 +83,20 @@ def guard_app_network(network_name: str, open_ports: list[int], blocked_networks
         if _iptables("-C", "DOCKER-USER", *rule).returncode != 0:
             _iptables("-I", "DOCKER-USER", *rule)
     return True
+
+
+def remove_app_network(client: docker.DockerClient, name: str) -> None:
+    """Remove the apps network and its firewall rules (uninstall, tests); containers must be gone."""
+    bridge = bridge_name(name)
+    chain = f"SPACEHUB-{bridge[4:]}"
+    if shutil.which("iptables"):
+        while _iptables("-D", "INPUT", "-i", bridge, "-j", chain).returncode == 0:
+            pass
+        listing = _iptables("-S", "DOCKER-USER").stdout.splitlines()
+        for rule in listing:
+            if f"-i {bridge} " in rule and rule.startswith("-A "):
+                _iptables("-D", *rule.split()[1:])
+        _iptables("-F", chain)
+        _iptables("-X", chain)
+    with contextlib.suppress(docker.errors.NotFound):
+        client.networks.get(name).remove()

@@ -16,7 +16,7 @@ def run_worker(name: str, queue_names: list[str]) -> None:
     connection = redis.Redis.from_url(settings.resolved_redis_url)
     queues = [Queue(queue_name, connection=connection) for queue_name in queue_names]
     worker = Worker(queues, connection=connection, name=name)
-    worker.work(with_scheduler=False, logging_level=logging.INFO)
+    worker.work(with_scheduler=False, logging_level="INFO")
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from spacehub import __version__
 from spacehub.api.errors import install_error_handlers
-from spacehub.api.routers import git, internal, repos, spaces
+from spacehub.api.routers import admin, git, internal, repos, spaces
 from spacehub.config import Settings
 from spacehub.controller.accounts import ensure_admin
 from spacehub.controller.context import ControllerContext
@@ -72,7 +72,7 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         openapi_url="/api/openapi.json",
     )
     install_error_handlers(app)
-    for module in (repos, spaces, internal, git):
+    for module in (repos, spaces, admin, internal, git):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -23,8 +23,10 @@ def space_runtime(ctx: ControllerContext, space: Space, app_host: str | None = N
     stage = Stage(space.stage)
     serving = space.live_build_id is not None or (space.sdk == "static" and space.running_sha is not None)
     flavor = ctx.flavors.get(space.hardware)
-    sleep_time = space.sleep_time if space.sleep_time is not None else (
-        flavor.default_sleep_seconds if flavor else None
+    sleep_time = (
+        space.sleep_time
+        if space.sleep_time is not None
+        else (flavor.default_sleep_seconds if flavor else None)
     )
     runtime: dict[str, Any] = {
         "stage": stage.value,
@@ -39,8 +41,9 @@ def space_runtime(ctx: ControllerContext, space: Space, app_host: str | None = N
         "domains": [],
     }
     if app_host:
-        runtime["domains"] = [{"domain": app_host.split("://", 1)[-1].rstrip("/"), "isCustom": False,
-                               "stage": "READY"}]
+        runtime["domains"] = [
+            {"domain": app_host.split("://", 1)[-1].rstrip("/"), "isCustom": False, "stage": "READY"}
+        ]
     return runtime
 
 

@@ -22,7 +22,9 @@ def extract_archive(archive: Path, destination: Path) -> None:
         tar.extractall(destination, filter="data")
 
 
-def render_sdk_dockerfile(templates_dir: Path, sdk: str, *, base_image: str, app_file: str, source: Path) -> str:
+def render_sdk_dockerfile(
+    templates_dir: Path, sdk: str, *, base_image: str, app_file: str, source: Path
+) -> str:
     """The Dockerfile of an SDK space, from `templates/<sdk>/Dockerfile`."""
     packages: list[str] = []
     if (source / "packages.txt").is_file():

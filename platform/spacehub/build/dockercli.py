@@ -18,6 +18,8 @@ from spacehub.state.logs import LogWriter
 log = logging.getLogger(__name__)
 
 ERROR_BLOCK = re.compile(r"^-{6}\n(.*?)^-{6}$", re.S | re.M)
+STEP_ERROR = re.compile(r"^#(?P<step>\d+) ERROR: ")
+STEP_OUTPUT = re.compile(r"^#\d+ \d+\.\d+ (?P<text>.*)$")
 MAX_ERROR_CHARS = 4000
 
 
@@ -106,11 +108,27 @@ def build_image(
 
 
 def failure_summary(lines: list[str]) -> str:
-    """The output of the failing build step, as BuildKit frames it between `------` lines."""
-    text = "\n".join(lines)
-    blocks = ERROR_BLOCK.findall(text + "\n")
-    summary = blocks[-1].strip() if blocks else "\n".join(lines[-25:]).strip()
-    final = next((line for line in reversed(lines) if line.startswith(("error:", "ERROR:"))), "")
-    if final and final not in summary:
-        summary = f"{summary}\n{final}"
+    """What the developer needs from a failed build: the failing step and its last output lines.
+
+    BuildKit's plain progress prefixes each step's lines with `#<n>` and ends a failed step with
+    `#<n> ERROR: ...`; without such a line (a failure outside any step) the log's tail is all
+    there is."""
+    failed_step = None
+    for line in reversed(lines):
+        if match := STEP_ERROR.match(line):
+            failed_step = match["step"]
+            break
+    if failed_step is None:
+        blocks = ERROR_BLOCK.findall("\n".join(lines) + "\n")
+        summary = blocks[-1].strip() if blocks and blocks[-1].strip().count("\n") else "\n".join(lines[-25:])
+        return summary.strip()[-MAX_ERROR_CHARS:]
+    prefix = f"#{failed_step} "
+    title = next((line[len(prefix) :] for line in lines if line.startswith(prefix + "[")), "")
+    output = [m["text"] for line in lines if line.startswith(prefix) and (m := STEP_OUTPUT.match(line))]
+    error = next(
+        line[len(prefix) + len("ERROR: ") :]
+        for line in reversed(lines)
+        if line.startswith(prefix + "ERROR: ")
+    )
+    summary = "\n".join(part for part in (title, *output[-30:], error) if part)
     return summary[-MAX_ERROR_CHARS:]

@@ -55,7 +55,12 @@ def sdk_tag(sdk: str, sdk_version: str, minor: str) -> str:
 
 def python_aliases(minor: str, suite: str) -> list[str]:
     """Names users' Dockerfiles use for the official image; the bootstrap answers to them."""
-    return [f"python:{minor}-slim", f"python:{minor}", f"python:{minor}-slim-{suite}", f"python:{minor}-{suite}"]
+    return [
+        f"python:{minor}-slim",
+        f"python:{minor}",
+        f"python:{minor}-slim-{suite}",
+        f"python:{minor}-{suite}",
+    ]
 
 
 class Runtimes:
@@ -100,8 +105,11 @@ class Runtimes:
                     self.settings.runtimes_dir / "sdk",
                     tag,
                     log_writer,
-                    build_args={"BASE": base, "SDK_REQUIREMENT": f"{SDK_PACKAGES[sdk]}=={sdk_version}",
-                                **self.pip_build_args()},
+                    build_args={
+                        "BASE": base,
+                        "SDK_REQUIREMENT": f"{SDK_PACKAGES[sdk]}=={sdk_version}",
+                        **self.pip_build_args(),
+                    },
                     timeout=self.settings.build_timeout,
                 )
         return tag
@@ -116,10 +124,18 @@ class Runtimes:
                 return tag
             log_writer.write(f"==> Preparing the Python {minor} runtime (once per host)")
             context = Path(tmp)
-            (context / "Dockerfile").write_text((self.settings.runtimes_dir / "python" / "Dockerfile").read_text())
+            (context / "Dockerfile").write_text(
+                (self.settings.runtimes_dir / "python" / "Dockerfile").read_text()
+            )
             write_ca_certificates(self.settings.build_ca_bundle, context / "ca")
-            build_image(self.cli, context, tag, log_writer, build_args={"BASE": base, **self.pip_build_args()},
-                        timeout=self.settings.build_timeout)
+            build_image(
+                self.cli,
+                context,
+                tag,
+                log_writer,
+                build_args={"BASE": base, **self.pip_build_args()},
+                timeout=self.settings.build_timeout,
+            )
         return tag
 
     def ensure_python(self, minor: str, log_writer: LogWriter) -> str:
@@ -155,7 +171,9 @@ class Runtimes:
         checked_at, reachable = _registry_checked.get(registry, (0.0, True))
         if not reachable and time.monotonic() - checked_at < _REGISTRY_CHECK_TTL:
             return False
-        proc = subprocess.run([self.cli, "pull", "--quiet", image], capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [self.cli, "pull", "--quiet", image], capture_output=True, text=True, timeout=600
+        )
         ok = proc.returncode == 0
         if not ok:
             log_writer.write(f"==> {image} is not available from a registry; using the local bootstrap")
@@ -173,14 +191,18 @@ class Runtimes:
             )
         rootfs = f"spacehub/rootfs:{suite}"
         if not self.has_image(rootfs):
-            log_writer.write(f"==> Bootstrapping Debian {suite} for Python {minor} (once per host, ~1 minute)")
+            log_writer.write(
+                f"==> Bootstrapping Debian {suite} for Python {minor} (once per host, ~1 minute)"
+            )
             script = self.settings.runtimes_dir / "bootstrap" / "rootfs.sh"
             proc = subprocess.Popen(
                 ["sh", str(script), suite, rootfs, self.settings.debian_mirror],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={"DOCKER": self.cli, "PATH": _path()},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env={"DOCKER": self.cli, "PATH": _path()},
             )
             assert proc.stdout is not None
-            tail = []
+            tail: list[str] = []
             for raw in proc.stdout:
                 line = raw.decode(errors="replace").rstrip()
                 tail = [*tail[-30:], line]

@@ -20,9 +20,12 @@ ADMIN_TOKEN_NAME = "SPACEHUB_ADMIN_TOKEN"
 NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
 # Top-level paths of the hub: nobody may be called like them.
 RESERVED_NAMES = frozenset(
-    "admin api app apps assets auth datasets docs join login logout models new oauth "
-    "organizations settings signup spaces static status tokens user users healthz".split()
-)
+    {
+        "admin", "api", "app", "apps", "assets", "auth", "datasets", "docs", "healthz", "join", "login",
+        "logout", "models", "new", "oauth", "organizations", "settings", "signup", "spaces", "static",
+        "status", "tokens", "user", "users",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -121,8 +124,13 @@ def ensure_admin(session: Session, token_value: str) -> Account:
     existing = session.scalar(select(Token).where(Token.digest == token_digest))
     if existing is None:
         session.add(
-            Token(account=admin, name=ADMIN_TOKEN_NAME, role=TokenRole.WRITE, digest=token_digest,
-                  hint=token_value[-4:])
+            Token(
+                account=admin,
+                name=ADMIN_TOKEN_NAME,
+                role=TokenRole.WRITE,
+                digest=token_digest,
+                hint=token_value[-4:],
+            )
         )
     elif existing.account_id != admin.id or existing.revoked_at is not None:
         existing.account_id, existing.revoked_at, existing.role = admin.id, None, TokenRole.WRITE

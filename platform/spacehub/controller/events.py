@@ -15,7 +15,9 @@ from spacehub.state.events import Event
 log = logging.getLogger(__name__)
 
 
-def apply_with_retries(ctx: ControllerContext, event: Event, stop: threading.Event, attempts: int = 5) -> None:
+def apply_with_retries(
+    ctx: ControllerContext, event: Event, stop: threading.Event, attempts: int = 5
+) -> None:
     """Apply one report; transient failures (a locked database) are retried, a report that keeps
     failing is logged and dropped rather than blocking every report behind it."""
     for attempt in range(1, attempts + 1):

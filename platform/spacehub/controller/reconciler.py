@@ -37,7 +37,9 @@ def check_builds(ctx: ControllerContext) -> None:
     """Fail builds whose job is gone or failed without a report (agent killed, job timed out)."""
     with ctx.session() as session:
         active = session.scalars(
-            select(Build).where(Build.status.in_([BuildStatus.QUEUED, BuildStatus.BUILDING, BuildStatus.STARTING]))
+            select(Build).where(
+                Build.status.in_([BuildStatus.QUEUED, BuildStatus.BUILDING, BuildStatus.STARTING])
+            )
         ).all()
         for build in active:
             state, reason = job_state(ctx.redis, job_id_for_build(build.id))

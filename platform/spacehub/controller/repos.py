@@ -43,7 +43,9 @@ def find_repo(session: Session, type: RepoType, owner: str, name: str) -> Repo |
     if account is None:
         return None
     return session.scalar(
-        select(Repo).where(Repo.type == type, Repo.owner_id == account.id, func.lower(Repo.name) == name.lower())
+        select(Repo).where(
+            Repo.type == type, Repo.owner_id == account.id, func.lower(Repo.name) == name.lower()
+        )
     )
 
 

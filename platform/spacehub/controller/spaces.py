@@ -171,7 +171,9 @@ def apply_event(ctx: ControllerContext, session: Session, event: Event) -> None:
                 build.status = BuildStatus.BUILDING
             build.started_at, build.host_id = utcnow(), event.host
             if current:
-                set_stage(ctx, space, progress_stage(space, BuildStatus.BUILDING), f"Building on {event.host}")
+                set_stage(
+                    ctx, space, progress_stage(space, BuildStatus.BUILDING), f"Building on {event.host}"
+                )
         case EventType.BUILD_FAILED:
             persist_build_log(ctx, build.id)
             if build.status.is_active:

@@ -48,7 +48,7 @@ def session_scope(url: str) -> Iterator[Session]:
         session.close()
 
 
-def after_commit(session: Session, callback: Callable[[], None]) -> None:
+def after_commit(session: Session, callback: Callable[[], object]) -> None:
     """Run `callback` once `session` commits (dropped on rollback): for side effects others must
     not see before the rows they refer to exist, such as a job an agent may pick up at once."""
     session.info.setdefault("after_commit", []).append(callback)

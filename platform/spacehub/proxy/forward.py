@@ -18,14 +18,28 @@ log = logging.getLogger(__name__)
 HOP_BY_HOP = frozenset(
     h.lower()
     for h in (
-        "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
-        "Transfer-Encoding", "Upgrade", "Proxy-Connection",
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "TE",
+        "Trailer",
+        "Transfer-Encoding",
+        "Upgrade",
+        "Proxy-Connection",
     )
 )
 # Set by the proxy from what it knows, never taken from the client.
 FORWARDING = frozenset(
-    ("x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-prefix", "x-forwarded-port",
-     "forwarded", "x-real-ip")
+    (
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-forwarded-prefix",
+        "x-forwarded-port",
+        "forwarded",
+        "x-real-ip",
+    )
 )
 WEBSOCKET_HANDSHAKE = frozenset(
     ("sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol")
@@ -47,7 +61,9 @@ class Upstream:
     remove_headers: frozenset[str] = frozenset()
 
 
-def request_headers(request: web.Request, upstream: Upstream, *, websocket: bool = False) -> CIMultiDict[str]:
+def request_headers(
+    request: web.BaseRequest, upstream: Upstream, *, websocket: bool = False
+) -> CIMultiDict[str]:
     connection_tokens = {t.strip().lower() for t in request.headers.get("Connection", "").split(",")}
     headers: CIMultiDict[str] = CIMultiDict()
     for name, value in request.headers.items():
@@ -76,33 +92,51 @@ def response_headers(upstream_headers: CIMultiDict[str] | aiohttp.typedefs.Loose
     return headers
 
 
-async def _limited_body(request: web.Request, limit: int) -> AsyncIterator[bytes]:
-    received = 0
-    async for chunk in request.content.iter_any():
-        received += len(chunk)
-        if received > limit:
-            raise BodyTooLarge()
-        yield chunk
+class LimitedBody:
+    """The request body, streamed; stops at `limit` bytes. aiohttp reports an error raised while
+    it sends the body as a connection error, so `exceeded` tells the two apart."""
+
+    def __init__(self, request: web.BaseRequest, limit: int):
+        self.request = request
+        self.limit = limit
+        self.exceeded = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        received = 0
+        async for chunk in self.request.content.iter_any():
+            received += len(chunk)
+            if received > self.limit:
+                self.exceeded = True
+                raise BodyTooLarge()
+            yield chunk
 
 
 async def forward_http(
-    request: web.Request, session: aiohttp.ClientSession, upstream: Upstream, body_limit: int
+    request: web.BaseRequest, session: aiohttp.ClientSession, upstream: Upstream, body_limit: int
 ) -> web.StreamResponse:
     """Send `request` to `upstream` and stream the answer back."""
     length = request.content_length
     if length is not None and length > body_limit:
         raise BodyTooLarge()
     headers = request_headers(request, upstream)
-    body = _limited_body(request, body_limit) if request.body_exists else None
-    async with session.request(
-        request.method,
-        upstream.base + upstream.path,
-        headers=headers,
-        data=body,
-        allow_redirects=False,
-        skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
-    ) as answer:
-        response = web.StreamResponse(status=answer.status, reason=answer.reason, headers=response_headers(answer.headers))
+    body = LimitedBody(request, body_limit) if request.body_exists else None
+    try:
+        answer = await session.request(
+            request.method,
+            upstream.base + upstream.path,
+            headers=headers,
+            data=body.chunks() if body else None,
+            allow_redirects=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+        )
+    except aiohttp.ClientError:
+        if body is not None and body.exceeded:
+            raise BodyTooLarge() from None
+        raise
+    async with answer:
+        response = web.StreamResponse(
+            status=answer.status, reason=answer.reason, headers=response_headers(answer.headers)
+        )
         if answer.headers.get("Content-Length") is not None and request.method != "HEAD":
             response.content_length = int(answer.headers["Content-Length"])
         await response.prepare(request)
@@ -114,7 +148,7 @@ async def forward_http(
 
 
 async def forward_websocket(
-    request: web.Request, session: aiohttp.ClientSession, upstream: Upstream
+    request: web.BaseRequest, session: aiohttp.ClientSession, upstream: Upstream
 ) -> web.StreamResponse:
     """Open the same WebSocket upstream (offering the client's subprotocols), accept the client's
     with the subprotocol the upstream chose, then relay frames both ways until either side closes."""
@@ -123,7 +157,12 @@ async def forward_websocket(
     url = upstream.base.replace("http://", "ws://", 1) + upstream.path
     try:
         upstream_ws = await session.ws_connect(
-            url, protocols=protocols, headers=headers, autoping=False, max_msg_size=0, compress=0,
+            url,
+            protocols=protocols,
+            headers=headers,
+            autoping=False,
+            max_msg_size=0,
+            compress=0,
             timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10.0),
         )
     except aiohttp.WSServerHandshakeError as exc:
@@ -145,8 +184,10 @@ async def forward_websocket(
 
 
 async def _relay(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
-    async def pump(source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-                   target: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> None:
+    async def pump(
+        source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+        target: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+    ) -> None:
         async for message in source:
             if message.type == aiohttp.WSMsgType.TEXT:
                 await target.send_str(message.data)

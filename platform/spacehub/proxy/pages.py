@@ -54,20 +54,30 @@ _PAGE = """<!doctype html>
 """
 
 
-def wants_html(request: web.Request) -> bool:
+def wants_html(request: web.BaseRequest) -> bool:
     accept = request.headers.get("Accept", "")
     return "text/html" in accept and request.method in ("GET", "HEAD")
 
 
-def render(request: web.Request, status: int, title: str, name: str, message: str, *,
-           stage: str | None = None, refresh: bool = False, hub_link: str | None = None) -> web.Response:
+def render(
+    request: web.BaseRequest,
+    status: int,
+    title: str,
+    name: str,
+    message: str,
+    *,
+    stage: str | None = None,
+    refresh: bool = False,
+    hub_link: str | None = None,
+) -> web.Response:
     headers = {"Cache-Control": "no-store"}
     if refresh:
         headers["Retry-After"] = "5"
     if not wants_html(request):
         body = {"error": f"{title}: {message}" if message else title, "stage": stage, "space": name or None}
-        return web.Response(status=status, text=json.dumps(body), content_type="application/json",
-                            headers=headers)
+        return web.Response(
+            status=status, text=json.dumps(body), content_type="application/json", headers=headers
+        )
     details = f"<pre>{html.escape(message)}</pre>" if message else ""
     link = f'<p><a href="{html.escape(hub_link)}">Open the space page</a></p>' if hub_link else ""
     page = _PAGE.format(
@@ -81,7 +91,7 @@ def render(request: web.Request, status: int, title: str, name: str, message: st
     return web.Response(status=status, text=page, content_type="text/html", headers=headers)
 
 
-def space_unavailable(request: web.Request, record: SpaceRecord, hub_url: str) -> web.Response:
+def space_unavailable(request: web.BaseRequest, record: SpaceRecord, hub_url: str) -> web.Response:
     """The page of a space that exists but has no app answering right now."""
     stage = record.stage
     in_progress = stage in IN_PROGRESS_STAGES or stage == Stage.RUNNING
@@ -97,17 +107,21 @@ def space_unavailable(request: web.Request, record: SpaceRecord, hub_url: str) -
     )
 
 
-def no_such_space(request: web.Request) -> web.Response:
+def no_such_space(request: web.BaseRequest) -> web.Response:
     return render(request, 404, "No space here", "", "There is no space at this address.")
 
 
-def too_large(request: web.Request, limit: int) -> web.Response:
+def too_large(request: web.BaseRequest, limit: int) -> web.Response:
     return render(request, 413, "Request body too large", "", f"The limit is {limit} bytes.")
 
 
-def upstream_failed(request: web.Request, name: str, hub_url: str) -> web.Response:
+def upstream_failed(request: web.BaseRequest, name: str, hub_url: str) -> web.Response:
     return render(
-        request, 503, "The app did not answer", name,
+        request,
+        503,
+        "The app did not answer",
+        name,
         "The app is running but did not accept the connection; it may be restarting. Retry in a moment.",
-        refresh=True, hub_link=f"{hub_url}/spaces/{name}" if name else None,
+        refresh=True,
+        hub_link=f"{hub_url}/spaces/{name}" if name else None,
     )

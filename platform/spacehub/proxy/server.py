@@ -40,7 +40,9 @@ class EdgeProxy:
         self.settings = settings
         self.routes = routes
         self.apps_suffix = "." + settings.resolved_apps_domain
-        self.controller = f"http://{_connect_host(settings.controller_host)}:{settings.resolved_controller_port}"
+        self.controller = (
+            f"http://{_connect_host(settings.controller_host)}:{settings.resolved_controller_port}"
+        )
         self.session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -57,7 +59,7 @@ class EdgeProxy:
 
     # Routing ------------------------------------------------------------------------------------
 
-    def app_request(self, request: web.Request) -> AppRequest | None:
+    def app_request(self, request: web.BaseRequest) -> AppRequest | None:
         """The app this request is for, or None for the hub."""
         if self.settings.routing == "subdomain":
             host = _hostname(request.host)
@@ -78,7 +80,7 @@ class EdgeProxy:
 
     # Handling -----------------------------------------------------------------------------------
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         app = self.app_request(request)
         try:
             if app is None:
@@ -87,7 +89,7 @@ class EdgeProxy:
         except BodyTooLarge:
             return pages.too_large(request, self.settings.max_body_size)
 
-    async def to_hub(self, request: web.Request) -> web.StreamResponse:
+    async def to_hub(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.path.startswith(INTERNAL_PREFIX):
             return pages.render(request, 404, "Not found", "", "")
         upstream = Upstream(self.controller, request.raw_path, self.forwarding_headers(request))
@@ -96,7 +98,7 @@ class EdgeProxy:
         except aiohttp.ClientConnectionError:
             return pages.render(request, 503, "The hub is restarting", "", "Retry in a moment.", refresh=True)
 
-    async def to_app(self, request: web.Request, app: AppRequest) -> web.StreamResponse:
+    async def to_app(self, request: web.BaseRequest, app: AppRequest) -> web.StreamResponse:
         record = app.record
         if record is None:
             return pages.no_such_space(request)
@@ -120,9 +122,13 @@ class EdgeProxy:
             log.info("app %s at %s did not answer: %s", record.name, record.upstream, exc)
             return pages.upstream_failed(request, record.name, hub_url)
 
-    async def static(self, request: web.Request, record: SpaceRecord, app: AppRequest) -> web.StreamResponse:
+    async def static(
+        self, request: web.BaseRequest, record: SpaceRecord, app: AppRequest
+    ) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):
-            return pages.render(request, 405, "Method not allowed", record.name, "Static spaces serve files only.")
+            return pages.render(
+                request, 405, "Method not allowed", record.name, "Static spaces serve files only."
+            )
         file_path = app.path.split("?", 1)[0].lstrip("/")
         headers = {"Authorization": f"Bearer {self.settings.resolved_internal_token}"}
         upstream = Upstream(
@@ -133,13 +139,13 @@ class EdgeProxy:
         )
         return await self.forward(request, upstream)
 
-    async def forward(self, request: web.Request, upstream: Upstream) -> web.StreamResponse:
+    async def forward(self, request: web.BaseRequest, upstream: Upstream) -> web.StreamResponse:
         assert self.session is not None
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await forward_websocket(request, self.session, upstream)
         return await forward_http(request, self.session, upstream, self.settings.max_body_size)
 
-    def forwarding_headers(self, request: web.Request) -> dict[str, str]:
+    def forwarding_headers(self, request: web.BaseRequest) -> dict[str, str]:
         return {
             "X-Forwarded-For": request.remote or "",
             "X-Forwarded-Host": request.host,

@@ -15,7 +15,16 @@ from spacehub.spec.config import parse_duration
 DEFAULT_FLAVORS_FILE = Path(__file__).with_name("flavors.yaml")
 DEFAULT_FLAVOR = "cpu-basic"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?)?B?\s*$", re.I)
-_SIZE_UNITS = {"k": 1e3, "ki": 1024, "m": 1e6, "mi": 1024**2, "g": 1e9, "gi": 1024**3, "t": 1e12, "ti": 1024**4}
+_SIZE_UNITS = {
+    "k": 1e3,
+    "ki": 1024,
+    "m": 1e6,
+    "mi": 1024**2,
+    "g": 1e9,
+    "gi": 1024**3,
+    "t": 1e12,
+    "ti": 1024**4,
+}
 
 
 def parse_size(value: str | int) -> int:
@@ -67,7 +76,7 @@ class Flavor(BaseModel):
 
     def public(self) -> dict[str, Any]:
         """The flavor in the shape of the Hub's `GET /api/spaces/hardware`."""
-        cents = int(round(self.cost_per_hour * 1_000_000))
+        micro_usd_per_minute = round(self.cost_per_hour * 1_000_000 / 60)
         accelerator = None
         if self.is_gpu:
             accelerator = {
@@ -83,7 +92,7 @@ class Flavor(BaseModel):
             "cpu": f"{self.cpu:g} vCPU",
             "ram": self.memory.replace("Gi", " GB"),
             "accelerator": accelerator,
-            "unitCostMicroUSD": cents // 60,
+            "unitCostMicroUSD": micro_usd_per_minute,
             "unitCostUSD": round(self.cost_per_hour / 60, 6),
             "unitLabel": "minute",
         }

@@ -133,9 +133,7 @@ class GitRepo:
         )
 
     def log(self, rev: str, limit: int = 50, skip: int = 0) -> list[CommitInfo]:
-        out = self.run(
-            "log", f"--max-count={limit}", f"--skip={skip}", "--format=%H", rev, "--"
-        ).decode()
+        out = self.run("log", f"--max-count={limit}", f"--skip={skip}", "--format=%H", rev, "--").decode()
         return [self.commit_info(sha) for sha in out.split()]
 
     def tree(self, sha: str, path: str = "", recursive: bool = False) -> list[TreeEntry]:
@@ -171,8 +169,13 @@ class GitRepo:
         """The blob or tree at `path` in commit `sha`, or None."""
         path = path.strip("/")
         if not path:
-            return TreeEntry(path="", type="tree", oid=self.run("rev-parse", f"{sha}^{{tree}}").decode().strip(),
-                             size=0, mode="040000")
+            return TreeEntry(
+                path="",
+                type="tree",
+                oid=self.run("rev-parse", f"{sha}^{{tree}}").decode().strip(),
+                size=0,
+                mode="040000",
+            )
         parent, _, _name = path.rpartition("/")
         try:
             siblings = self.tree(sha, parent)

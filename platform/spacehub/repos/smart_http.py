@@ -45,7 +45,12 @@ async def advertise_refs(
     """The body of `GET info/refs?service=...`."""
     command = service.removeprefix("git-")
     proc = await asyncio.create_subprocess_exec(
-        "git", *_config_args(config or {}), command, "--stateless-rpc", "--advertise-refs", str(repo),
+        "git",
+        *_config_args(config or {}),
+        command,
+        "--stateless-rpc",
+        "--advertise-refs",
+        str(repo),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=_env(git_protocol),
@@ -74,7 +79,11 @@ async def run_service(
     never wait on each other."""
     command = service.removeprefix("git-")
     proc = await asyncio.create_subprocess_exec(
-        "git", *_config_args(config or {}), command, "--stateless-rpc", str(repo),
+        "git",
+        *_config_args(config or {}),
+        command,
+        "--stateless-rpc",
+        str(repo),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -10,7 +10,12 @@ from dataclasses import dataclass
 from spacehub.spec.config import ConfigError, SpaceConfig, load_space_config
 
 DEFAULT_PORTS = {"gradio": 7860, "streamlit": 8501, "docker": 7860}
-DEFAULT_APP_FILES = {"gradio": "app.py", "streamlit": "app.py", "static": "index.html", "docker": "Dockerfile"}
+DEFAULT_APP_FILES = {
+    "gradio": "app.py",
+    "streamlit": "app.py",
+    "static": "index.html",
+    "docker": "Dockerfile",
+}
 # Debian package names (policy §5.6.1), optionally with =version: nothing a shell would interpret.
 _DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+:~-]+)?$")
 
@@ -39,9 +44,7 @@ class AppSpec:
     has_packages: bool
 
 
-def check_space(
-    files: set[str], read_text: Callable[[str], str | None], default_sdk: str
-) -> AppSpec:
+def check_space(files: set[str], read_text: Callable[[str], str | None], default_sdk: str) -> AppSpec:
     """Validate one commit of a space; `files` lists its paths, `read_text` reads one of them.
 
     Raises ConfigError (stage CONFIG_ERROR) or NoAppFile (stage NO_APP_FILE)."""

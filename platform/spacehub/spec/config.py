@@ -107,7 +107,9 @@ class SpaceConfig(BaseModel):
         for name, header_value in (value or {}).items():
             allowed = _ALLOWED_CUSTOM_HEADERS.get(name)
             if allowed is None:
-                raise ValueError(f"only {', '.join(sorted(_ALLOWED_CUSTOM_HEADERS))} are allowed, got {name!r}")
+                raise ValueError(
+                    f"only {', '.join(sorted(_ALLOWED_CUSTOM_HEADERS))} are allowed, got {name!r}"
+                )
             if header_value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(sorted(allowed))}")
         return value

@@ -8,7 +8,9 @@ from typing import Any
 
 import yaml
 
-_FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\r?\n(?P<body>.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*$", re.S | re.M)
+_FRONT_MATTER = re.compile(
+    r"\A\ufeff?---[ \t]*\r?\n(?P<body>.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*$", re.S | re.M
+)
 
 
 class FrontMatterError(ValueError):

@@ -49,7 +49,7 @@ class Event:
 
     @classmethod
     def from_fields(cls, fields: dict[Any, Any]) -> Event:
-        raw = fields.get(b"event") or fields.get("event")
+        raw = fields.get(b"event") or fields.get("event") or b"{}"
         data = json.loads(raw)
         data["type"] = EventType(data["type"])
         return cls(**data)
@@ -79,7 +79,10 @@ class EventStream:
         for _stream, entries in response or []:
             for entry_id, fields in entries:
                 if fields:
-                    yield (entry_id.decode() if isinstance(entry_id, bytes) else entry_id), Event.from_fields(fields)
+                    yield (
+                        (entry_id.decode() if isinstance(entry_id, bytes) else entry_id),
+                        Event.from_fields(fields),
+                    )
 
     def ack(self, entry_id: str) -> None:
         self.redis.xack(self.key, CONSUMER_GROUP, entry_id)

@@ -113,7 +113,7 @@ def _line(fields: dict[Any, Any]) -> LogLine:
 
 def read_all(client: redis.Redis, key: str) -> tuple[list[LogLine], bool]:
     """Every line of a stream and whether it has ended."""
-    lines = []
+    lines: list[LogLine] = []
     for _entry_id, fields in client.xrange(key):
         if b"end" in fields or "end" in fields:
             return lines, True

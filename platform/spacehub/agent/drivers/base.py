@@ -53,6 +53,9 @@ class LaunchSpec:
 class RuntimeDriver(ABC):
     """Builds and runs apps on one host. Stop is idempotent: stopping what is gone succeeds."""
 
+    def prepare(self) -> None:  # noqa: B027 - most drivers need no preparation
+        """Set up what the host needs before apps run (networks, firewall rules); idempotent."""
+
     def host_address(self) -> str:
         """The address apps use to reach this host (its edge proxy)."""
         return "127.0.0.1"
@@ -74,8 +77,9 @@ class RuntimeDriver(ABC):
         """The app's current state, or None if it is gone."""
 
     @abstractmethod
-    def logs(self, instance_id: str, *, follow: bool, since: float | None = None,
-             tail: int | None = None) -> Iterator[tuple[str, str]]:
+    def logs(
+        self, instance_id: str, *, follow: bool, since: float | None = None, tail: int | None = None
+    ) -> Iterator[tuple[str, str]]:
         """(ISO timestamp, line) pairs of the app's output."""
 
     @abstractmethod

@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LABEL = "spacehub"
-_DOCKER_TIMESTAMP = re.compile(r"^(?P<seconds>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<fraction>\d+))?Z ?(?P<text>.*)$", re.S)
+_DOCKER_TIMESTAMP = re.compile(
+    r"^(?P<seconds>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<fraction>\d+))?Z ?(?P<text>.*)$", re.S
+)
 
 
 class DockerDriver(RuntimeDriver):
@@ -65,11 +67,10 @@ class DockerDriver(RuntimeDriver):
 
     # Networking ---------------------------------------------------------------------------------
 
-    def prepare_network(self) -> str:
-        """Create and firewall the apps network; returns its gateway (how apps reach the host)."""
-        network = ensure_app_network(self.client, self.network_name)
+    def prepare(self) -> None:
+        """Create the apps network and firewall it."""
+        ensure_app_network(self.client, self.network_name)
         guard_app_network(self.network_name, [self.settings.port], self.settings.app_blocked_networks)
-        return gateway_address(network)
 
     def host_address(self) -> str:
         return gateway_address(ensure_app_network(self.client, self.network_name))
@@ -87,13 +88,18 @@ class DockerDriver(RuntimeDriver):
                 text = (source / "Dockerfile").read_text(errors="replace")
                 text, dropped = without_syntax_directive(text)
                 if dropped:
-                    log_writer.write("==> Ignoring the `# syntax=` line: builds use the built-in Dockerfile frontend")
+                    log_writer.write(
+                        "==> Ignoring the `# syntax=` line: builds use the built-in Dockerfile frontend"
+                    )
                 dockerfile.write_text(text)
                 self.runtimes.ensure_dockerfile_bases(text, log_writer)
                 with _secret_files(spec.secrets) as secrets:
                     log_writer.write(f"==> Building {spec.space_name} from its Dockerfile")
                     build_image(
-                        self.cli, source, tag, log_writer,
+                        self.cli,
+                        source,
+                        tag,
+                        log_writer,
                         dockerfile=dockerfile,
                         build_args=spec.variables,
                         secrets=secrets,
@@ -106,12 +112,19 @@ class DockerDriver(RuntimeDriver):
             base = self.runtimes.ensure_sdk(spec.sdk, sdk_version, python, log_writer)
             dockerfile.write_text(
                 render_sdk_dockerfile(
-                    self.settings.templates_dir, spec.sdk, base_image=base, app_file=spec.app_file, source=source
+                    self.settings.templates_dir,
+                    spec.sdk,
+                    base_image=base,
+                    app_file=spec.app_file,
+                    source=source,
                 )
             )
             log_writer.write(f"==> Building {spec.space_name} on {base}")
             build_image(
-                self.cli, source, tag, log_writer,
+                self.cli,
+                source,
+                tag,
+                log_writer,
                 dockerfile=dockerfile,
                 build_args=self.runtimes.pip_build_args(),
                 no_cache=spec.factory,
@@ -120,7 +133,11 @@ class DockerDriver(RuntimeDriver):
         return tag
 
     def _default_sdk_version(self, sdk: str) -> str:
-        return self.settings.default_gradio_version if sdk == "gradio" else self.settings.default_streamlit_version
+        return (
+            self.settings.default_gradio_version
+            if sdk == "gradio"
+            else self.settings.default_streamlit_version
+        )
 
     # Run ----------------------------------------------------------------------------------------
 
@@ -130,7 +147,8 @@ class DockerDriver(RuntimeDriver):
         cpus = min(flavor.cpu, float(os.cpu_count() or 1))
         device_requests = (
             [DeviceRequest(driver="nvidia", device_ids=list(launch.gpu_ids), capabilities=[["gpu"]])]
-            if launch.gpu_ids else []
+            if launch.gpu_ids
+            else []
         )
         container = self.client.containers.run(
             launch.artifact,
@@ -155,7 +173,9 @@ class DockerDriver(RuntimeDriver):
             init=True,
             device_requests=device_requests,
             log_config=LogConfig(type="json-file", config={"max-size": "20m", "max-file": "2"}),
-            ports={f"{launch.port}/tcp": (self.settings.advertise_address, None)} if self._publishes else None,
+            ports={f"{launch.port}/tcp": (self.settings.advertise_address, None)}
+            if self._publishes
+            else None,
         )
         return self._instance(self._reload(container))
 
@@ -192,8 +212,9 @@ class DockerDriver(RuntimeDriver):
         except docker.errors.NotFound:
             return None
 
-    def logs(self, instance_id: str, *, follow: bool, since: float | None = None,
-             tail: int | None = None) -> Iterator[tuple[str, str]]:
+    def logs(
+        self, instance_id: str, *, follow: bool, since: float | None = None, tail: int | None = None
+    ) -> Iterator[tuple[str, str]]:
         try:
             container = self.client.containers.get(instance_id)
             stream = container.logs(
@@ -216,7 +237,9 @@ class DockerDriver(RuntimeDriver):
         except docker.errors.NotFound:
             return {}
         cpu, precpu = raw.get("cpu_stats", {}), raw.get("precpu_stats", {})
-        cpu_delta = cpu.get("cpu_usage", {}).get("total_usage", 0) - precpu.get("cpu_usage", {}).get("total_usage", 0)
+        cpu_delta = cpu.get("cpu_usage", {}).get("total_usage", 0) - precpu.get("cpu_usage", {}).get(
+            "total_usage", 0
+        )
         system_delta = cpu.get("system_cpu_usage", 0) - precpu.get("system_cpu_usage", 0)
         online = cpu.get("online_cpus") or os.cpu_count() or 1
         memory = raw.get("memory_stats", {})
@@ -247,9 +270,9 @@ class DockerDriver(RuntimeDriver):
             space_id=int(labels.get(f"{LABEL}.space", "0")),
             build_id=int(labels.get(f"{LABEL}.build", "0")),
             subdomain=labels.get(f"{LABEL}.subdomain", ""),
-            state=InstanceState.RUNNING if status in ("running", "restarting") else (
-                InstanceState.CREATED if status == "created" else InstanceState.EXITED
-            ),
+            state=InstanceState.RUNNING
+            if status in ("running", "restarting")
+            else (InstanceState.CREATED if status == "created" else InstanceState.EXITED),
             upstream=self._upstream(attrs, port),
             exit_code=state.get("ExitCode") if status in ("exited", "dead") else None,
             started_at=state.get("StartedAt", ""),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +47,9 @@ class GitDenied(Exception):
         return PlainTextResponse(self.message + "\n", status_code=self.status, headers=headers)
 
 
-def _authorize(ctx: ControllerContext, token: str | None, type: RepoType, owner: str, name: str,
-               write: bool) -> GitTarget:
+def _authorize(
+    ctx: ControllerContext, token: str | None, type: RepoType, owner: str, name: str, write: bool
+) -> GitTarget:
     """Anonymous callers are asked for credentials (401) whether or not the repository exists, so
     that a private repository cannot be told apart from a missing one; signed-in callers without
     access get the same 404 as for a missing repository."""
@@ -122,10 +124,8 @@ def _add_routes(prefix: str, type: RepoType) -> None:
                 yield chunk
             if write:
                 # Before the response ends: when `git push` returns, the build is already queued.
-                try:
+                with contextlib.suppress(SpacehubError):  # the push landed; the stage tells the rest
                     await run_in_threadpool(_after_push, ctx, target.repo_id)
-                except SpacehubError:
-                    pass  # the push itself succeeded; the space's stage carries the problem
 
         return DuplexStreamingResponse(
             body(), media_type=f"application/x-{service}-result", headers={"Cache-Control": "no-cache"}

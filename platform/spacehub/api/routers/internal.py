@@ -21,8 +21,9 @@ router = APIRouter(prefix="/api/internal", tags=["internal"], include_in_schema=
 
 
 @router.get("/builds/{build_id}/spec", response_model=DeploySpec)
-def build_spec(build_id: int, request: Request, ctx: CtxDep, session: SessionDep,
-               _: InternalDep) -> DeploySpec:
+def build_spec(
+    build_id: int, request: Request, ctx: CtxDep, session: SessionDep, _: InternalDep
+) -> DeploySpec:
     build = session.get(Build, build_id)
     space = session.get(Space, build.space_id) if build is not None else None
     if build is None or space is None:
@@ -79,8 +80,9 @@ def build_archive(build_id: int, ctx: CtxDep, session: SessionDep, _: InternalDe
 
 
 @router.get("/static/{space_id}/{sha}/{path:path}")
-def static_file(space_id: int, sha: str, path: str, request: Request, ctx: CtxDep, session: SessionDep,
-                _: InternalDep) -> Response:
+def static_file(
+    space_id: int, sha: str, path: str, request: Request, ctx: CtxDep, session: SessionDep, _: InternalDep
+) -> Response:
     """A file of a static space at a commit; directories answer with their index.html."""
     space = session.get(Space, space_id)
     if space is None:

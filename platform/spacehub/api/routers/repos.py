@@ -15,8 +15,7 @@ from spacehub.api.serializers import repo_info
 from spacehub.api.urls import app_url, public_base_url, repo_url
 from spacehub.controller.access import can_write
 from spacehub.controller.context import ControllerContext
-from spacehub.controller.repos import create_repo, get_readable_repo, parse_repo_type
-from spacehub.controller.repos import delete_repo_storage
+from spacehub.controller.repos import create_repo, delete_repo_storage, get_readable_repo, parse_repo_type
 from spacehub.controller.spaces import delete_space, publish
 from spacehub.db.models import Repo, RepoType
 from spacehub.errors import BadRequest, Conflict, Forbidden, RevisionNotFound
@@ -74,14 +73,22 @@ def create(body: RepoCreate, request: Request, ctx: CtxDep, session: SessionDep,
     base = public_base_url(request)
     try:
         repo = create_repo(
-            session, ctx.settings, principal, type=repo_type, owner=owner, name=name,
-            private=private, sdk=body.sdk, hardware=body.hardware,
+            session,
+            ctx.settings,
+            principal,
+            type=repo_type,
+            owner=owner,
+            name=name,
+            private=private,
+            sdk=body.sdk,
+            hardware=body.hardware,
         )
     except Conflict as exc:
         existing_owner = owner or principal.name
         url = f"{base}/{'' if repo_type == RepoType.MODEL else repo_type.value + 's/'}{existing_owner}/{name}"
-        return JSONResponse({"error": exc.message, "url": url}, status_code=409,
-                            headers={"X-Error-Message": exc.message})
+        return JSONResponse(
+            {"error": exc.message, "url": url}, status_code=409, headers={"X-Error-Message": exc.message}
+        )
     if repo.space is not None:
         publish(ctx, repo.space)
     return RepoCreated(url=repo_url(base, repo), name=repo.full_name, id=repo.full_name)
@@ -110,15 +117,32 @@ def remove_repo(ctx: ControllerContext, session: Session, repo: Repo) -> None:
 
 
 @router.get("/api/{type_plural}/{owner}/{name}", summary="Repository info")
-def info(type_plural: RepoTypePlural, owner: str, name: str, request: Request, ctx: CtxDep,
-         session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+def info(
+    type_plural: RepoTypePlural,
+    owner: str,
+    name: str,
+    request: Request,
+    ctx: CtxDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> dict[str, Any]:
     repo = get_readable_repo(session, principal, type_plural.repo_type, owner, name)
     return _info(ctx, repo, request, None)
 
 
-@router.get("/api/{type_plural}/{owner}/{name}/revision/{revision:path}", summary="Repository info at a revision")
-def info_at_revision(type_plural: RepoTypePlural, owner: str, name: str, revision: str, request: Request,
-                     ctx: CtxDep, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+@router.get(
+    "/api/{type_plural}/{owner}/{name}/revision/{revision:path}", summary="Repository info at a revision"
+)
+def info_at_revision(
+    type_plural: RepoTypePlural,
+    owner: str,
+    name: str,
+    revision: str,
+    request: Request,
+    ctx: CtxDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> dict[str, Any]:
     repo = get_readable_repo(session, principal, type_plural.repo_type, owner, name)
     return _info(ctx, repo, request, revision)
 

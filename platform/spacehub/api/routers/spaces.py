@@ -34,8 +34,9 @@ def readable_space(session: Any, principal: Any, owner: str, name: str) -> Space
 
 
 @router.get("/api/spaces/{owner}/{name}/runtime", summary="Stage, hardware and sleep time of a space")
-def runtime(owner: str, name: str, request: Request, ctx: CtxDep, session: SessionDep,
-            principal: PrincipalDep) -> dict[str, Any]:
+def runtime(
+    owner: str, name: str, request: Request, ctx: CtxDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
     space = readable_space(session, principal, owner, name)
     return space_runtime(ctx, space, app_url(ctx.settings, space, public_base_url(request)))
 
@@ -45,8 +46,9 @@ def sse_event(line: LogLine) -> bytes:
     return f"data: {payload}\n\n".encode()
 
 
-def _log_source(ctx: ControllerContext, token: str | None, owner: str, name: str,
-                kind: str) -> tuple[str, int | None]:
+def _log_source(
+    ctx: ControllerContext, token: str | None, owner: str, name: str, kind: str
+) -> tuple[str, int | None]:
     """(Redis key to follow, build id) for the logs of a space the caller may read."""
     with ctx.session() as session:
         principal = resolve_principal(ctx, session, token)
@@ -67,8 +69,13 @@ def _log_source(ctx: ControllerContext, token: str | None, owner: str, name: str
     "Empty `data:` events are keep-alives.",
     response_class=StreamingResponse,
 )
-async def logs(owner: str, name: str, kind: Literal["build", "run"], request: Request,
-               tail: int | None = Query(None, ge=1, le=100_000)) -> StreamingResponse:
+async def logs(
+    owner: str,
+    name: str,
+    kind: Literal["build", "run"],
+    request: Request,
+    tail: int | None = Query(None, ge=1, le=100_000),
+) -> StreamingResponse:
     ctx: ControllerContext = request.app.state.ctx
     key, build_id = await run_in_threadpool(_log_source, ctx, bearer_token(request), owner, name, kind)
 

@@ -1,0 +1,33 @@
+# The two commands of the README: `make up` and `make test`.
+SHELL := /bin/bash
+VENV := .venv/bin
+PYTEST_ARGS ?=
+
+.PHONY: up test setup setup-test lint typecheck pytest bench clean
+
+up: setup
+	$(VENV)/spacehub up
+
+test: setup-test lint typecheck pytest
+
+setup:
+	@scripts/setup.sh
+
+setup-test:
+	@scripts/setup.sh --test
+
+lint:
+	$(VENV)/ruff check platform tests bench
+	$(VENV)/ruff format --check platform tests bench
+
+typecheck:
+	$(VENV)/mypy
+
+pytest:
+	$(VENV)/pytest $(PYTEST_ARGS)
+
+bench: setup-test
+	$(VENV)/python bench/proxy.py
+
+clean:
+	rm -rf .venv data test-artifacts

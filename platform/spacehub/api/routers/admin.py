@@ -1,0 +1,173 @@
+"""Platform administration (not part of the Hub API): users, organizations and tokens."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from spacehub.api.deps import AdminDep, SessionDep
+from spacehub.api.serializers import iso
+from spacehub.controller.accounts import create_account, find_account, issue_token, revoke_token
+from spacehub.db.models import Account, AccountKind, Membership, Token, TokenRole
+from spacehub.errors import BadRequest, NotFound
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+
+class UserCreate(BaseModel):
+    name: str = Field(description="Login and namespace of the user.")
+    fullname: str | None = None
+    email: str | None = None
+    is_admin: bool = False
+
+
+class OrgCreate(BaseModel):
+    name: str
+    fullname: str | None = None
+
+
+class AccountPublic(BaseModel):
+    id: int
+    name: str
+    type: Literal["user", "org"]
+    fullname: str | None
+    is_admin: bool
+    disabled: bool
+    created_at: str | None
+
+
+class MemberAdd(BaseModel):
+    user: str
+    role: Literal["admin", "write", "read"] = "write"
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    role: TokenRole = TokenRole.WRITE
+
+
+class TokenPublic(BaseModel):
+    id: int
+    name: str
+    role: TokenRole
+    user: str
+    hint: str = Field(description="The token's last characters, to recognise it.")
+    created_at: str | None
+    last_used_at: str | None
+    revoked: bool
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="The token itself. Shown only in this response.")
+
+
+def account_public(account: Account) -> AccountPublic:
+    return AccountPublic(
+        id=account.id,
+        name=account.name,
+        type=account.kind.value,
+        fullname=account.fullname,
+        is_admin=account.is_admin,
+        disabled=account.disabled,
+        created_at=iso(account.created_at),
+    )
+
+
+def token_public(token: Token) -> TokenPublic:
+    return TokenPublic(
+        id=token.id,
+        name=token.name,
+        role=token.role,
+        user=token.account.name,
+        hint=token.hint,
+        created_at=iso(token.created_at),
+        last_used_at=iso(token.last_used_at),
+        revoked=token.revoked_at is not None,
+    )
+
+
+def _account(session: SessionDep, name: str, kind: AccountKind | None = None) -> Account:
+    account = find_account(session, name)
+    if account is None or (kind is not None and account.kind != kind):
+        raise NotFound(f"no {kind.value if kind else 'account'} named {name!r}")
+    return account
+
+
+@router.get("/users", response_model=list[AccountPublic])
+def list_accounts(session: SessionDep, _: AdminDep) -> list[AccountPublic]:
+    """Users and organizations."""
+    return [account_public(a) for a in session.scalars(select(Account).order_by(Account.name))]
+
+
+@router.post("/users", response_model=AccountPublic, status_code=201)
+def create_user(body: UserCreate, session: SessionDep, _: AdminDep) -> AccountPublic:
+    account = create_account(
+        session, body.name, fullname=body.fullname, email=body.email, is_admin=body.is_admin
+    )
+    return account_public(account)
+
+
+@router.post("/users/{name}/disable", response_model=AccountPublic)
+def disable_user(name: str, session: SessionDep, _: AdminDep) -> AccountPublic:
+    """Disable a user: their tokens stop working at once."""
+    account = _account(session, name, AccountKind.USER)
+    account.disabled = True
+    return account_public(account)
+
+
+@router.post("/users/{name}/enable", response_model=AccountPublic)
+def enable_user(name: str, session: SessionDep, _: AdminDep) -> AccountPublic:
+    account = _account(session, name, AccountKind.USER)
+    account.disabled = False
+    return account_public(account)
+
+
+@router.post("/orgs", response_model=AccountPublic, status_code=201)
+def create_org(body: OrgCreate, session: SessionDep, _: AdminDep) -> AccountPublic:
+    return account_public(create_account(session, body.name, kind=AccountKind.ORG, fullname=body.fullname))
+
+
+@router.post("/orgs/{org}/members", status_code=204)
+def add_member(org: str, body: MemberAdd, session: SessionDep, _: AdminDep) -> None:
+    """Add a user to an organization (or change their role): `write` lets them own spaces there."""
+    organization = _account(session, org, AccountKind.ORG)
+    user = _account(session, body.user, AccountKind.USER)
+    membership = session.get(Membership, (organization.id, user.id))
+    if membership is None:
+        session.add(Membership(org_id=organization.id, user_id=user.id, role=body.role))
+    else:
+        membership.role = body.role
+
+
+@router.delete("/orgs/{org}/members/{user}", status_code=204)
+def remove_member(org: str, user: str, session: SessionDep, _: AdminDep) -> None:
+    membership = session.get(
+        Membership, (_account(session, org, AccountKind.ORG).id, _account(session, user).id)
+    )
+    if membership is None:
+        raise NotFound(f"{user} is not a member of {org}")
+    session.delete(membership)
+
+
+@router.get("/tokens", response_model=list[TokenPublic])
+def list_tokens(session: SessionDep, _: AdminDep) -> list[TokenPublic]:
+    return [token_public(t) for t in session.scalars(select(Token).order_by(Token.id))]
+
+
+@router.post("/users/{name}/tokens", response_model=TokenCreated, status_code=201)
+def create_token(name: str, body: TokenCreate, session: SessionDep, _: AdminDep) -> TokenCreated:
+    """Issue a token for a user. Its value is in this response only; spacehub keeps a digest."""
+    account = _account(session, name, AccountKind.USER)
+    if account.disabled:
+        raise BadRequest(f"{name} is disabled")
+    token, plaintext = issue_token(session, account, body.name, body.role)
+    return TokenCreated(**token_public(token).model_dump(), token=plaintext)
+
+
+@router.delete("/tokens/{token_id}", response_model=TokenPublic)
+def delete_token(token_id: int, session: SessionDep, _: AdminDep) -> TokenPublic:
+    """Revoke a token; it stops working at once."""
+    return token_public(revoke_token(session, token_id))

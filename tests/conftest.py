@@ -1,0 +1,97 @@
+"""Fixtures shared by the whole suite: a real Redis, and a real platform (controller, proxy,
+agent) on free ports. Logs of every platform process are kept in test-artifacts/ on failure."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.utils.platform import Platform
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call" and report.failed:
+        item.session.config._spacehub_failed = True  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server of the session's own, on a unix socket (SPACEHUB_TEST_REDIS_URL overrides)."""
+    if url := os.environ.get("SPACEHUB_TEST_REDIS_URL"):
+        yield url
+        return
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server is not installed (make setup-test installs it)")
+    directory = tmp_path_factory.mktemp("redis")
+    socket_path = directory / "redis.sock"
+    process = subprocess.Popen(
+        [server, "--port", "0", "--unixsocket", str(socket_path), "--save", "", "--dir", str(directory)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"unix://{socket_path}"
+    for _ in range(100):
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield url
+    process.terminate()
+    process.wait()
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def _start_platform(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_url: str,
+    name: str,
+    **options: object,
+) -> Iterator[Platform]:
+    platform = Platform(data_dir=tmp_path_factory.mktemp(name) / "data", redis_url=redis_url, **options)  # type: ignore[arg-type]
+    try:
+        platform.start()
+        yield platform
+    finally:
+        if getattr(request.config, "_spacehub_failed", False):
+            platform.save_artifacts(ARTIFACTS / f"{name}-{platform.namespace}")
+        platform.stop()
+
+
+@pytest.fixture(scope="session")
+def platform(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, redis_url: str
+) -> Iterator[Platform]:
+    """The whole platform, with an agent serving cpu-basic on this machine's Docker engine."""
+    yield from _start_platform(request, tmp_path_factory, redis_url, "platform")
+
+
+@pytest.fixture
+def space_name() -> str:
+    return "s-" + secrets.token_hex(4)

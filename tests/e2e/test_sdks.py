@@ -1,0 +1,80 @@
+"""Streamlit in a real browser, a Dockerfile app on its own port, and a static site."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.e2e.apps import DOCKER_FILES, STATIC_FILES, STREAMLIT_FILES
+from tests.utils.platform import Platform
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def test_streamlit_works_in_chromium_through_the_proxy(
+    platform: Platform, space_name: str, browser, artifacts
+) -> None:
+    space = platform.create_space(space_name, sdk="streamlit")
+    platform.push(space, STREAMLIT_FILES)
+    platform.wait_stage(space, "RUNNING")
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.goto(platform.app_url(space), wait_until="domcontentloaded")
+    page.get_by_text("E2E Streamlit").wait_for(timeout=60_000)
+    page.get_by_text("Clicks: 0").wait_for()
+    page.get_by_role("button", name="Add one").click()
+    page.get_by_text("Clicks: 1").wait_for(timeout=15_000)
+    page.get_by_role("button", name="Add one").click()
+    page.get_by_text("Clicks: 2").wait_for(timeout=15_000)
+    name = page.get_by_label("Name")
+    name.fill("Ada")
+    name.press("Enter")
+    page.get_by_text("Echo: Ada").wait_for(timeout=15_000)
+    page.screenshot(path=str(artifacts / "streamlit.png"))
+    assert not [e for e in errors if "WebSocket" in e], errors
+    page.close()
+
+
+def test_a_dockerfile_app_on_its_own_port(platform: Platform, space_name: str) -> None:
+    space = platform.create_space(space_name, sdk="docker")
+    platform.push(space, DOCKER_FILES)
+    platform.wait_stage(space, "RUNNING")
+    answer = httpx.get(platform.app_url(space) + "/hello?x=1", trust_env=False).json()
+    assert answer == {"path": "/hello?x=1", "uid": 1000, "greeting": "hello", "space": space}
+
+
+def test_a_static_site_is_served_without_a_container(platform: Platform, space_name: str) -> None:
+    space = platform.create_space(space_name, sdk="static")
+    platform.push(space, STATIC_FILES)
+    runtime = platform.runtime(space)
+    assert runtime["stage"] == "RUNNING"
+    url = platform.app_url(space)
+    index = httpx.get(url + "/", trust_env=False)
+    assert index.status_code == 200 and "Hello static" in index.text
+    assert index.headers["content-type"].startswith("text/html")
+    script = httpx.get(url + "/js/app.js", trust_env=False)
+    assert script.headers["content-type"] in ("text/javascript; charset=utf-8", "application/javascript")
+    assert httpx.get(url + "/docs/", trust_env=False).text == "<p>docs</p>"
+    assert httpx.get(url + "/missing.png", trust_env=False).status_code == 404
+    assert httpx.post(url + "/", trust_env=False).status_code == 405
+    assert not [
+        c for c in platform.containers() if c.labels.get("spacehub.space") == str(platform.info(space)["_id"])
+    ]

@@ -1,0 +1,178 @@
+"""The edge proxy against a real upstream server: headers, streaming, WebSockets, limits, pages."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+import redis
+from websockets.sync.client import connect
+
+from spacehub.state.keys import Keys
+from spacehub.state.routes import RouteTable
+from tests.integration.conftest import QUEUED_FLAVOR
+from tests.utils.platform import Platform
+from tests.utils.upstream import Upstream
+
+
+def route_to(platform: Platform, redis_client: redis.Redis, space: str, upstream: Upstream) -> str:
+    """Point a space at the test upstream, as an agent does once its container is healthy."""
+    subdomain = platform.info(space)["subdomain"]
+    RouteTable(redis_client, Keys(platform.namespace)).add_route(subdomain, upstream.address, 1, "test-host")
+    time.sleep(0.2)  # pub/sub reaches the proxy
+    return subdomain
+
+
+@pytest.fixture
+def routed(platform: Platform, redis_client: redis.Redis, upstream: Upstream, space_name: str) -> str:
+    space = platform.create_space(space_name, hardware=QUEUED_FLAVOR)
+    subdomain = route_to(platform, redis_client, space, upstream)
+    return f"http://{subdomain}.localhost:{platform.port}"
+
+
+def test_forwarding_headers_are_set_by_the_proxy(routed: str) -> None:
+    response = httpx.get(
+        f"{routed}/some/path?q=1&q=2",
+        headers={
+            "X-Forwarded-For": "6.6.6.6",
+            "X-Forwarded-Host": "evil.example",
+            "X-Forwarded-Proto": "https",
+            "Forwarded": "for=6.6.6.6",
+            "Cookie": "a=b",
+        },
+        trust_env=False,
+    )
+    assert response.status_code == 200
+    seen = response.json()
+    host = routed.removeprefix("http://")
+    assert seen["path"] == "/some/path?q=1&q=2"
+    assert seen["headers"]["host"] == host
+    assert seen["headers"]["x-forwarded-host"] == host
+    assert seen["headers"]["x-forwarded-proto"] == "http"
+    assert seen["headers"]["x-forwarded-for"] in ("::1", "127.0.0.1")
+    assert "forwarded" not in seen["headers"]
+    assert seen["headers"]["cookie"] == "a=b"
+    assert response.headers["set-cookie"] == "session=abc; Path=/"
+    assert response.headers["x-upstream"] == "yes"
+
+
+def test_upstream_connections_are_kept_alive(routed: str) -> None:
+    peers = set()
+    for _ in range(5):
+        with httpx.Client(trust_env=False) as client:  # a new client connection each time
+            peers.add(tuple(client.get(f"{routed}/ping").json()["peer"]))
+    assert len(peers) == 1, peers
+
+
+def test_server_sent_events_are_not_buffered(routed: str) -> None:
+    started = time.monotonic()
+    arrivals = []
+    with httpx.stream("GET", f"{routed}/sse", trust_env=False) as response:
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                arrivals.append(time.monotonic() - started)
+    assert len(arrivals) == 3
+    assert arrivals[0] < 0.4, arrivals
+    assert arrivals[2] - arrivals[0] > 0.8, arrivals
+
+
+def test_request_bodies_stream_through(routed: str) -> None:
+    size = 50 * 1024 * 1024
+
+    def body():
+        chunk = b"x" * (1024 * 1024)
+        for _ in range(size // len(chunk)):
+            yield chunk
+
+    response = httpx.post(f"{routed}/count", content=body(), trust_env=False, timeout=60)
+    assert response.json() == {"received": size}
+
+
+def test_websockets_keep_their_subprotocol(routed: str) -> None:
+    url = routed.replace("http://", "ws://") + "/ws"
+    with connect(
+        url,
+        subprotocols=["streamlit", "PLACEHOLDER_AUTH_TOKEN"],
+        additional_headers={"Cookie": "k=v"},
+        origin=routed,
+    ) as ws:
+        assert ws.subprotocol == "streamlit"
+        hello = json.loads(ws.recv())
+        assert hello["protocol"] == "streamlit"
+        assert hello["origin"] == routed and hello["cookie"] == "k=v"
+        assert hello["host"] == routed.removeprefix("http://")
+        ws.send("ping")
+        assert ws.recv() == "echo:ping"
+        ws.send(b"\x01\x02\x03")
+        assert ws.recv() == b"\x03\x02\x01"
+
+
+def test_a_space_without_a_running_app_gets_a_page(platform: Platform, space_name: str) -> None:
+    space = platform.create_space(space_name, hardware=QUEUED_FLAVOR)
+    platform.push(space, {"app.py": "import gradio\n"})
+    url = f"http://{platform.info(space)['subdomain']}.localhost:{platform.port}/"
+    page = httpx.get(url, headers={"Accept": "text/html"}, trust_env=False)
+    assert page.status_code == 503 and "text/html" in page.headers["content-type"]
+    assert "This space is building" in page.text and page.headers["retry-after"]
+    api = httpx.get(url, trust_env=False)
+    assert api.status_code == 503 and api.json()["stage"] == "BUILDING"
+
+
+def test_unknown_apps_and_internal_paths(platform: Platform) -> None:
+    unknown = httpx.get(
+        f"http://no-such-space.localhost:{platform.port}/", headers={"Accept": "text/html"}, trust_env=False
+    )
+    assert unknown.status_code == 404 and "No space here" in unknown.text
+    internal = httpx.get(
+        f"{platform.url}/api/internal/builds/1/spec",
+        headers={"Authorization": "Bearer internal-" + platform.namespace},
+        trust_env=False,
+    )
+    assert internal.status_code == 404
+
+
+def test_path_routing(
+    path_platform: Platform, redis_client: redis.Redis, upstream: Upstream, space_name: str
+) -> None:
+    space = path_platform.create_space(space_name, hardware=QUEUED_FLAVOR)
+    route_to(path_platform, redis_client, space, upstream)
+    info = path_platform.info(space)
+    assert info["host"] == f"{path_platform.url}/app/{space}/"
+    redirect = httpx.get(f"{path_platform.url}/app/{space}", trust_env=False)
+    assert redirect.status_code == 308 and redirect.headers["location"] == f"/app/{space}/"
+    seen = httpx.get(f"{info['host']}config?x=1", trust_env=False).json()
+    assert seen["path"] == "/config?x=1"
+    assert seen["headers"]["x-forwarded-prefix"] == f"/app/{space}"
+    # Hub paths are still the hub's.
+    assert httpx.get(f"{path_platform.url}/api/spaces/{space}", trust_env=False).json()["id"] == space
+
+
+def test_streamlit_keeps_its_path_prefix(
+    path_platform: Platform, redis_client: redis.Redis, upstream: Upstream, space_name: str
+) -> None:
+    space = path_platform.create_space(space_name, sdk="streamlit", hardware=QUEUED_FLAVOR)
+    route_to(path_platform, redis_client, space, upstream)
+    seen = httpx.get(f"{path_platform.url}/app/{space}/_stcore/health", trust_env=False).json()
+    assert seen["path"] == f"/app/{space}/_stcore/health"
+
+
+def test_body_limit(
+    path_platform: Platform, redis_client: redis.Redis, upstream: Upstream, space_name: str
+) -> None:
+    space = path_platform.create_space(space_name, hardware=QUEUED_FLAVOR)
+    route_to(path_platform, redis_client, space, upstream)
+    url = f"{path_platform.url}/app/{space}/count"
+    assert httpx.post(url, content=b"x" * (9 * 1024 * 1024), trust_env=False).json() == {
+        "received": 9 * 1024 * 1024
+    }
+    declared = httpx.post(url, content=b"x" * (11 * 1024 * 1024), trust_env=False)
+    assert declared.status_code == 413
+
+    def chunked():
+        for _ in range(11):
+            yield b"x" * (1024 * 1024)
+
+    streamed = httpx.post(url, content=chunked(), trust_env=False)
+    assert streamed.status_code == 413
