@@ -27,6 +27,8 @@ pytest:
 	$(VENV)/pytest $(PYTEST_ARGS)
 
 bench: setup-test
+	@command -v nginx >/dev/null && command -v wrk >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null)
 	$(VENV)/python bench/proxy.py
 
 clean:
