@@ -150,7 +150,7 @@ class DockerDriver(RuntimeDriver):
             if launch.gpu_ids
             else []
         )
-        container = self.client.containers.run(
+        container = self.client.containers.run(  # type: ignore[call-overload]  # stubs lack (address, None) ports
             launch.artifact,
             detach=True,
             name=launch.name,
@@ -178,6 +178,10 @@ class DockerDriver(RuntimeDriver):
             else None,
         )
         return self._instance(self._reload(container))
+
+    def _ports(self, port: int) -> Any:
+        # (address, None): publish on `address`, on a port the engine picks.
+        return {f"{port}/tcp": (self.settings.advertise_address, None)} if self._publishes else None
 
     @property
     def _publishes(self) -> bool:
@@ -233,7 +237,7 @@ class DockerDriver(RuntimeDriver):
 
     def stats(self, instance_id: str) -> dict[str, float]:
         try:
-            raw = self.client.containers.get(instance_id).stats(stream=False)
+            raw: dict[str, Any] = self.client.containers.get(instance_id).stats(stream=False)  # type: ignore[assignment]
         except docker.errors.NotFound:
             return {}
         cpu, precpu = raw.get("cpu_stats", {}), raw.get("precpu_stats", {})
@@ -250,7 +254,9 @@ class DockerDriver(RuntimeDriver):
         }
 
     def list(self) -> list[Instance]:
-        filters = {"label": [f"{k}={v}" for k, v in self._labels().items()]}
+        filters: dict[str, str | list[str] | bool] = {
+            "label": [f"{k}={v}" for k, v in self._labels().items()]
+        }
         return [self._instance(c) for c in self.client.containers.list(all=True, filters=filters)]
 
     # Helpers ------------------------------------------------------------------------------------
