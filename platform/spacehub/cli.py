@@ -52,6 +52,7 @@ def controller() -> None:
         port=settings.resolved_controller_port,
         log_level="warning",
         timeout_graceful_shutdown=5,
+        date_header=False,  # the app sets an exact one (api.app.DateHeader)
     )
 
 

@@ -120,6 +120,22 @@ class Settings(BaseSettings):
     )
     pip_index_url: str | None = Field(None, description="pip index for builds (PIP_INDEX_URL).")
     pip_extra_index_url: str | None = Field(None, description="Extra pip index for builds.")
+    pip_find_links: Path | None = Field(
+        None,
+        description="A wheelhouse folder on agent hosts; the torch runtime installs from it first "
+        "(where a CPU torch wheel lies, builds need no torch download at all).",
+    )
+    torch_version: str = Field("2.13.0", description="PyTorch of the torch runtimes.")
+    torch_cpu_index_url: str = Field(
+        "https://download.pytorch.org/whl/cpu",
+        description="Where CPU builds of torch come from (empty: only the wheelhouse and PyPI). "
+        "GPU flavors take PyPI's CUDA build.",
+    )
+    guard_build_network: bool = Field(
+        True,
+        description="Also firewall Docker's default bridge, where build steps run: they then reach only "
+        "the hub's public port on this host.",
+    )
     default_python_version: str = Field("3.11", description="Python of spaces that do not set one.")
     default_gradio_version: str = Field("6.31.0", description="Gradio of spaces without sdk_version.")
     default_streamlit_version: str = Field("1.67.0", description="Streamlit of spaces without sdk_version.")

@@ -3,11 +3,18 @@ import tarfile
 
 import pytest
 
-from spacehub.build.context import extract_archive, render_sdk_dockerfile, without_syntax_directive
+from spacehub.build.context import (
+    extract_archive,
+    needs_torch,
+    render_sdk_dockerfile,
+    requirement_names,
+    without_syntax_directive,
+)
 from spacehub.build.dockercli import failure_summary
 from spacehub.build.errors import BuildFailed
 from spacehub.build.runtimes import python_aliases, python_minor, write_ca_certificates
 from spacehub.config import SOURCE_ROOT
+from spacehub.spec.config import PreloadEntry
 
 BUILDKIT_FAILURE = """#7 [3/4] RUN pip install -r /tmp/spacehub/requirements.txt
 #7 1.482 ERROR: Could not find a version that satisfies the requirement no-such-package-xyz (from versions: none)
@@ -55,6 +62,35 @@ def test_the_gradio_template(tmp_path) -> None:
     assert dockerfile.rstrip().endswith('CMD ["python", "my \\"app\\".py"]')
     # Requirements are installed before the app is copied: app-only changes reuse that layer.
     assert dockerfile.index("requirements.txt") < dockerfile.index("COPY --chown=1000:1000 . /home/user/app")
+
+
+def test_preload_from_hub_in_the_template(tmp_path) -> None:
+    preload = [PreloadEntry.parse("alice/tiny"), PreloadEntry.parse("bob/model config.json,model.bin abc123")]
+    dockerfile = render_sdk_dockerfile(
+        SOURCE_ROOT / "templates",
+        "streamlit",
+        base_image="b",
+        app_file="app.py",
+        source=tmp_path,
+        preload=preload,
+    )
+    assert "ARG HF_ENDPOINT" in dockerfile
+    assert (
+        """'[{"repo_id": "alice/tiny", "files": [], "revision": null}, {"repo_id": "bob/model", "files": ["config.json", "model.bin"], "revision": "abc123"}]'"""
+        in dockerfile
+    )
+    assert dockerfile.index("snapshot_download") < dockerfile.index("COPY --chown=1000:1000 . /home/user/app")
+    assert dockerfile.rstrip().endswith('CMD ["streamlit", "run", "app.py"]')
+
+
+def test_torch_users_are_recognised(tmp_path) -> None:
+    assert requirement_names(
+        "Torch>=2\n# c\ntransformers[sentencepiece]==4.0\n-r other.txt\nsentence_transformers\n"
+    ) == {"torch", "transformers", "sentence-transformers"}
+    (tmp_path / "requirements.txt").write_text("numpy\ngradio\n")
+    assert not needs_torch(tmp_path)
+    (tmp_path / "requirements.txt").write_text("numpy\ndiffusers\n")
+    assert needs_torch(tmp_path)
 
 
 def test_bad_packages_fail_the_build(tmp_path) -> None:

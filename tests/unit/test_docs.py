@@ -14,7 +14,7 @@ def test_the_readme_lists_every_setting() -> None:
     readme = (ROOT / "README.md").read_text()
     table = re.search(r"<!-- settings:start -->\n(.*)\n<!-- settings:end -->", readme, re.S)
     assert table is not None
-    assert table.group(1) == settings_reference(), "run `spacehub settings` and paste it into the README"
+    assert table.group(1) == settings_reference(), "run scripts/update-readme-settings.py"
 
 
 def test_the_readme_starts_with_the_two_commands() -> None:

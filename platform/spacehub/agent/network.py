@@ -61,21 +61,31 @@ def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def guard_app_network(network_name: str, open_ports: list[int], blocked_networks: list[str]) -> bool:
-    """Install the firewall rules; False (with a warning) where iptables cannot be used."""
-    if shutil.which("iptables") is None:
-        log.warning("iptables not found: app containers are not firewalled from this host's ports")
-        return False
+    """Firewall the apps network; False (with a warning) where iptables cannot be used."""
     bridge = bridge_name(network_name)
-    chain = f"SPACEHUB-{bridge[4:]}"
-    if _iptables("-N", chain).returncode not in (0, 1):
-        log.warning("cannot manage iptables (not root?): app containers are not firewalled")
+    return guard_bridge(bridge, f"SPACEHUB-{bridge[4:]}", open_ports, blocked_networks)
+
+
+def guard_bridge(bridge: str, chain: str, open_ports: list[int], blocked_networks: list[str]) -> bool:
+    """Containers on `bridge` may reach only `open_ports` on this host, and none of
+    `blocked_networks`. Additive: installations sharing a bridge each open their own port."""
+    if shutil.which("iptables") is None:
+        log.warning("iptables not found: containers on %s are not firewalled from this host's ports", bridge)
         return False
-    _iptables("-F", chain)
-    rules = [["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]]
-    rules += [["-p", "tcp", "--dport", str(port), "-j", "ACCEPT"] for port in open_ports]
-    rules += [["-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"], ["-j", "DROP"]]
-    for rule in rules:
-        _iptables("-A", chain, *rule)
+    created = _iptables("-N", chain).returncode
+    if created not in (0, 1):
+        log.warning("cannot manage iptables (not root?): containers on %s are not firewalled", bridge)
+        return False
+    established = ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]
+    if _iptables("-C", chain, *established).returncode != 0:
+        _iptables("-I", chain, "1", *established)
+    for port in open_ports:
+        rule = ["-p", "tcp", "--dport", str(port), "-j", "ACCEPT"]
+        if _iptables("-C", chain, *rule).returncode != 0:
+            _iptables("-I", chain, "2", *rule)
+    for rule in (["-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"], ["-j", "DROP"]):
+        if _iptables("-C", chain, *rule).returncode != 0:
+            _iptables("-A", chain, *rule)
     if _iptables("-C", "INPUT", "-i", bridge, "-j", chain).returncode != 0:
         _iptables("-I", "INPUT", "-i", bridge, "-j", chain)
     for cidr in blocked_networks:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from email.utils import formatdate
 
 import redis.asyncio
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spacehub import __version__
 from spacehub.api.errors import install_error_handlers
-from spacehub.api.routers import admin, git, internal, repos, spaces
+from spacehub.api.routers import admin, files, git, internal, repos, spaces, users
 from spacehub.config import Settings
 from spacehub.controller.accounts import ensure_admin
 from spacehub.controller.context import ControllerContext
@@ -26,6 +29,29 @@ spacehub's API. Paths and payloads follow the Hugging Face Hub, so `huggingface_
 `gradio_client` and `git` work against it with `HF_ENDPOINT` set to this server.
 Platform-only endpoints live under `/api/admin`. Errors carry `X-Error-Code` and `X-Error-Message`.
 """
+
+
+class DateHeader:
+    """An exact `Date` on every response. uvicorn's own is refreshed once a second and can lag by
+    more than that; huggingface_hub's log reader uses `Date` to decide where a replay ends."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_date(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"date" for name, _ in headers):
+                    headers.append((b"date", formatdate(time.time(), usegmt=True).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_date)
 
 
 def start_background(ctx: ControllerContext) -> tuple[threading.Event, list[threading.Thread]]:
@@ -72,7 +98,8 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         openapi_url="/api/openapi.json",
     )
     install_error_handlers(app)
-    for module in (repos, spaces, admin, internal, git):
+    app.add_middleware(DateHeader)
+    for module in (users, repos, spaces, files, admin, internal, git):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)

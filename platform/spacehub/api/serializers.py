@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from spacehub.controller.context import ControllerContext
+from spacehub.controller.listing import repo_tags
 from spacehub.controller.repos import open_git
-from spacehub.db.models import Repo, RepoType, Space
+from spacehub.db.models import Repo, RepoType, Space, SpaceSecret, SpaceVariable
 from spacehub.repos.git import GitError
 from spacehub.stages import ERROR_STAGES, Stage
 
@@ -69,7 +73,7 @@ def repo_info(
         except GitError:
             pass
     space = repo.space
-    card = dict(space.card) if space is not None else {}
+    card = dict(repo.card or {})
     info: dict[str, Any] = {
         "_id": str(repo.id),
         "id": repo.full_name,
@@ -80,8 +84,8 @@ def repo_info(
         "private": repo.private,
         "gated": False,
         "disabled": False,
-        "likes": 0,
-        "tags": list(card.get("tags") or []),
+        "likes": repo.likes,
+        "tags": repo_tags(repo),
         "cardData": card,
         "siblings": siblings,
     }
@@ -93,3 +97,20 @@ def repo_info(
             runtime=space_runtime(ctx, space, app_host),
         )
     return info
+
+
+def variables_json(session: Session, space: Space) -> dict[str, dict[str, Any]]:
+    rows = session.scalars(
+        select(SpaceVariable).where(SpaceVariable.space_id == space.repo_id).order_by(SpaceVariable.key)
+    )
+    return {
+        r.key: {"value": r.value, "description": r.description, "updatedAt": iso(r.updated_at)} for r in rows
+    }
+
+
+def secrets_json(session: Session, space: Space) -> dict[str, dict[str, Any]]:
+    """Secrets without their values: those never leave the platform's internals."""
+    rows = session.scalars(
+        select(SpaceSecret).where(SpaceSecret.space_id == space.repo_id).order_by(SpaceSecret.key)
+    )
+    return {r.key: {"key": r.key, "description": r.description, "updatedAt": iso(r.updated_at)} for r in rows}

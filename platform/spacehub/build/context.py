@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 import tarfile
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import jinja2
 
 from spacehub.build.errors import BuildFailed
 from spacehub.spec.check import check_packages
-from spacehub.spec.config import ConfigError
+from spacehub.spec.config import ConfigError, PreloadEntry
 
 _SYNTAX_DIRECTIVE = re.compile(r"^#\s*syntax\s*=.*$", re.M | re.I)
 
@@ -23,7 +25,13 @@ def extract_archive(archive: Path, destination: Path) -> None:
 
 
 def render_sdk_dockerfile(
-    templates_dir: Path, sdk: str, *, base_image: str, app_file: str, source: Path
+    templates_dir: Path,
+    sdk: str,
+    *,
+    base_image: str,
+    app_file: str,
+    source: Path,
+    preload: list[PreloadEntry] | None = None,
 ) -> str:
     """The Dockerfile of an SDK space, from `templates/<sdk>/Dockerfile`."""
     packages: list[str] = []
@@ -33,14 +41,16 @@ def render_sdk_dockerfile(
         except ConfigError as exc:
             raise BuildFailed(exc.message) from exc
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir / sdk)),
+        loader=jinja2.FileSystemLoader([str(templates_dir / sdk), str(templates_dir)]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.filters["shell_json"] = lambda value: shlex.quote(json.dumps(value))
     return environment.get_template("Dockerfile").render(
         base_image=base_image,
+        preload=[entry.model_dump() for entry in preload or []],
         app_file=app_file,
         packages=packages,
         has_requirements=(source / "requirements.txt").is_file(),
@@ -55,3 +65,38 @@ def without_syntax_directive(dockerfile: str) -> tuple[str, bool]:
     if _SYNTAX_DIRECTIVE.match(head.strip()):
         return rest, True
     return dockerfile, False
+
+
+# Requirements that mean "this space needs PyTorch": it builds on the torch runtime.
+TORCH_USERS = frozenset(
+    {
+        "torch",
+        "transformers",
+        "diffusers",
+        "accelerate",
+        "sentence-transformers",
+        "peft",
+        "timm",
+        "torchaudio",
+    }
+)
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def requirement_names(text: str) -> set[str]:
+    """Normalised project names in a requirements file (options, URLs and comments ignored)."""
+    names = set()
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        if match := _REQUIREMENT_NAME.match(line):
+            names.add(re.sub(r"[-_.]+", "-", match.group(1)).lower())
+    return names
+
+
+def needs_torch(source: Path) -> bool:
+    requirements = source / "requirements.txt"
+    if not requirements.is_file():
+        return False
+    return bool(requirement_names(requirements.read_text(errors="replace")) & TORCH_USERS)

@@ -6,8 +6,11 @@ runtime and the SDK come from images this host already has."""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
+import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -41,16 +44,30 @@ def python_minor(version: str) -> str:
     return ".".join(parts[:2])
 
 
+def definition_hash(*parts: str | bytes) -> str:
+    """Short hash of what an image is built from: a changed runtimes/ Dockerfile, CA bundle or
+    base gives a new tag, so hosts rebuild instead of reusing an outdated image."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()[:8]
+
+
 def python_tag(minor: str) -> str:
     return f"spacehub/python:{minor}"
 
 
-def runtime_tag(minor: str) -> str:
-    return f"spacehub/runtime:py{minor}"
+def runtime_tag(minor: str, definition: str) -> str:
+    return f"spacehub/runtime:py{minor}-{definition}"
 
 
-def sdk_tag(sdk: str, sdk_version: str, minor: str) -> str:
-    return f"spacehub/{sdk}:{sdk_version}-py{minor}"
+def sdk_tag(sdk: str, sdk_version: str, minor: str, definition: str, torch: str | None = None) -> str:
+    return f"spacehub/{sdk}:{sdk_version}-py{minor}" + (f"-{torch}" if torch else "") + f"-{definition}"
+
+
+def torch_tag(torch_version: str, variant: str, minor: str, definition: str) -> str:
+    return f"spacehub/torch:{torch_version}-{variant}-py{minor}-{definition}"
 
 
 def python_aliases(minor: str, suite: str) -> list[str]:
@@ -90,13 +107,19 @@ class Runtimes:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def ensure_sdk(self, sdk: str, sdk_version: str, python_version: str, log_writer: LogWriter) -> str:
-        """The image of `sdk==sdk_version` on Python `python_version`, built if this host lacks it."""
+    def ensure_sdk(
+        self, sdk: str, sdk_version: str, python_version: str, log_writer: LogWriter, torch: str | None = None
+    ) -> str:
+        """The image of `sdk==sdk_version` on Python `python_version` (over the `torch` runtime,
+        `cpu` or `cuda`, when given), built if this host lacks it."""
         minor = python_minor(python_version)
-        tag = sdk_tag(sdk, sdk_version, minor)
+        torch_label = f"torch{self.settings.torch_version}-{torch}" if torch else None
+        base = (
+            self.ensure_torch(torch, minor, log_writer) if torch else self.ensure_runtime(minor, log_writer)
+        )
+        tag = sdk_tag(sdk, sdk_version, minor, definition_hash(self._definition("sdk"), base), torch_label)
         if self.has_image(tag):
             return tag
-        base = self.ensure_runtime(minor, log_writer)
         with self._locked(tag):
             if not self.has_image(tag):
                 log_writer.write(f"==> Installing {sdk} {sdk_version} for Python {minor} (once per host)")
@@ -114,11 +137,45 @@ class Runtimes:
                 )
         return tag
 
-    def ensure_runtime(self, minor: str, log_writer: LogWriter) -> str:
-        tag = runtime_tag(minor)
+    def ensure_torch(self, variant: str, minor: str, log_writer: LogWriter) -> str:
+        """PyTorch (`cpu` or `cuda` build) on the Python `minor` runtime."""
+        version = self.settings.torch_version
+        base = self.ensure_runtime(minor, log_writer)
+        index = self.settings.torch_cpu_index_url if variant == "cpu" else ""
+        tag = torch_tag(version, variant, minor, definition_hash(self._definition("torch"), base, index))
         if self.has_image(tag):
             return tag
+        with self._locked(tag), tempfile.TemporaryDirectory(prefix="spacehub-torch-") as tmp:
+            if self.has_image(tag):
+                return tag
+            log_writer.write(f"==> Installing torch {version} ({variant}) for Python {minor} (once per host)")
+            context = Path(tmp)
+            (context / "Dockerfile").write_text(
+                (self.settings.runtimes_dir / "torch" / "Dockerfile").read_text()
+            )
+            wheels = context / "wheels"
+            wheels.mkdir()
+            if variant == "cpu":
+                link_wheels(self.settings.pip_find_links, wheels, f"torch-{version}")
+            build_args = {
+                "BASE": base,
+                "TORCH_REQUIREMENT": f"torch=={version}",
+                "TORCH_VARIANT": variant,
+                "TORCH_INDEX_URL": index,
+                **self.pip_build_args(),
+            }
+            build_image(
+                self.cli, context, tag, log_writer, build_args=build_args, timeout=self.settings.build_timeout
+            )
+        return tag
+
+    def ensure_runtime(self, minor: str, log_writer: LogWriter) -> str:
         base = self.ensure_python(minor, log_writer)
+        bundle = self.settings.build_ca_bundle
+        ca = bundle.read_bytes() if bundle is not None and bundle.exists() else b""
+        tag = runtime_tag(minor, definition_hash(self._definition("python"), base, ca))
+        if self.has_image(tag):
+            return tag
         with self._locked(tag), tempfile.TemporaryDirectory(prefix="spacehub-runtime-") as tmp:
             if self.has_image(tag):
                 return tag
@@ -137,6 +194,9 @@ class Runtimes:
                 timeout=self.settings.build_timeout,
             )
         return tag
+
+    def _definition(self, name: str) -> str:
+        return (self.settings.runtimes_dir / name / "Dockerfile").read_text()
 
     def ensure_python(self, minor: str, log_writer: LogWriter) -> str:
         """`spacehub/python:<minor>`: the official image from a registry, or the bootstrap."""
@@ -230,6 +290,17 @@ class Runtimes:
 
 def _path() -> str:
     return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def link_wheels(wheelhouse: Path | None, destination: Path, prefix: str) -> None:
+    """Wheels named `prefix*` from the operator's wheelhouse, hard-linked (or copied) into a context."""
+    if wheelhouse is None or not wheelhouse.is_dir():
+        return
+    for wheel in wheelhouse.glob(f"{prefix}*.whl"):
+        try:
+            os.link(wheel, destination / wheel.name)
+        except OSError:
+            shutil.copy2(wheel, destination / wheel.name)
 
 
 def write_ca_certificates(bundle: Path | None, directory: Path) -> None:

@@ -35,6 +35,7 @@ class Principal:
     account: Account | None
     role: TokenRole = TokenRole.READ
     internal: bool = False
+    token_id: int | None = None
 
     @property
     def can_write(self) -> bool:
@@ -146,7 +147,7 @@ def authenticate(session: Session, token_value: str) -> Principal | None:
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
         token.last_used_at = now
-    return Principal(account=token.account, role=TokenRole(token.role))
+    return Principal(account=token.account, role=TokenRole(token.role), token_id=token.id)
 
 
 def is_member(session: Session, org: Account, user: Account, *, write: bool = False) -> bool:

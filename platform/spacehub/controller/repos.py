@@ -114,3 +114,16 @@ def create_repo(
 
 def delete_repo_storage(settings: Settings, repo: Repo) -> None:
     shutil.rmtree(git_path(settings, repo), ignore_errors=True)
+
+
+def move_repo(session: Session, principal: Principal, repo: Repo, to_owner: str, to_name: str) -> None:
+    """Rename a repository or move it to another namespace (its files stay where they are)."""
+    validate_name(to_name, "repository name")
+    owner = find_account(session, to_owner)
+    if owner is None or not may_act_as(session, principal, owner, write=True):
+        raise Forbidden(f"you cannot create repositories in the namespace {to_owner!r}")
+    existing = find_repo(session, repo.type, owner.name, to_name)
+    if existing is not None and existing.id != repo.id:
+        raise Conflict(f"{owner.name}/{to_name} already exists")
+    repo.owner, repo.name = owner, to_name
+    session.flush()

@@ -8,14 +8,18 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from spacehub.controller import environment
+from spacehub.controller.accounts import Principal
 from spacehub.controller.buildlogs import build_log_path, close_build_log, persist_build_log
 from spacehub.controller.context import ControllerContext
-from spacehub.controller.repos import open_git
-from spacehub.db.models import Build, BuildStatus, Repo, Space, utcnow
+from spacehub.controller.repos import allocate_subdomain, create_repo, git_path, open_git
+from spacehub.db.models import Build, BuildStatus, Repo, RepoType, Space, SpaceSecret, SpaceVariable, utcnow
 from spacehub.db.session import after_commit
 from spacehub.queue.scheduling import cancel_job, enqueue_deploy, job_id_for_build
+from spacehub.repos.git import GitRepo
 from spacehub.spec.check import AppSpec, NoAppFile, check_space
 from spacehub.spec.config import ConfigError
+from spacehub.spec.frontmatter import FrontMatterError, json_safe, parse_front_matter
 from spacehub.stages import Stage
 from spacehub.state.events import Event, EventType
 
@@ -63,11 +67,16 @@ def progress_stage(space: Space, status: BuildStatus) -> Stage:
 def handle_push(ctx: ControllerContext, session: Session, repo: Repo) -> Build | None:
     """A push or commit landed in `repo`: deploy the new head of its default branch, if any."""
     repo.updated_at = utcnow()
+    head = open_git(ctx.settings, repo).head()
     space = repo.space
     if space is None:
+        refresh_card(ctx, repo, head)
         return None
-    head = open_git(ctx.settings, repo).head()
     if head is None or head == space.desired_sha:
+        return None
+    if space.paused:
+        space.desired_sha = head
+        set_stage(ctx, space, Stage.PAUSED, "Paused by its owner: the new commit deploys on restart")
         return None
     return deploy_commit(ctx, session, space, head)
 
@@ -85,7 +94,7 @@ def deploy_commit(
         stage = Stage.CONFIG_ERROR if isinstance(exc, ConfigError) else Stage.NO_APP_FILE
         set_stage(ctx, space, stage, exc.message)
         return None
-    space.card = app.config.card_data()
+    space.repo.card = json_safe(app.config.card_data())
     space.sdk = app.sdk
     supersede_active_builds(ctx, session, space)
     if app.sdk == "static":
@@ -100,6 +109,17 @@ def deploy_commit(
     queue, build_id = ctx.queue(space.hardware), build.id
     after_commit(session, lambda: enqueue_deploy(queue, build_id, timeout))
     return build
+
+
+def refresh_card(ctx: ControllerContext, repo: Repo, sha: str | None) -> None:
+    """The README front matter of a model or dataset, for its `cardData` and tags (lenient: a
+    broken card is shown empty rather than refusing the push)."""
+    readme = open_git(ctx.settings, repo).read_file(sha, "README.md") if sha else None
+    try:
+        front = parse_front_matter(readme.decode("utf-8", "replace")) if readme else None
+    except FrontMatterError:
+        front = None
+    repo.card = json_safe(front.data) if front is not None else {}
 
 
 def check_commit(ctx: ControllerContext, space: Space, sha: str) -> AppSpec:
@@ -138,6 +158,43 @@ def supersede_active_builds(ctx: ControllerContext, session: Session, space: Spa
         cancel_job(ctx.redis, job_id_for_build(build.id))
         close_build_log(ctx, build.id, "==> Build cancelled: a newer commit superseded it")
         persist_build_log(ctx, build.id)
+
+
+def restart(ctx: ControllerContext, session: Session, space: Space, *, factory: bool = False) -> Build | None:
+    """Deploy the space's commit again (unpausing it); `factory` rebuilds without any cache.
+    A plain restart rebuilds too, but every layer comes from the cache: seconds."""
+    space.paused = False
+    sha = space.desired_sha or open_git(ctx.settings, space.repo).head()
+    if sha is None:
+        set_stage(ctx, space, Stage.NO_APP_FILE, "the repository is empty: push an app")
+        return None
+    return deploy_commit(ctx, session, space, sha, factory=factory)
+
+
+def pause(ctx: ControllerContext, session: Session, space: Space) -> None:
+    """Stop the app until its owner restarts it; visits do not wake a paused space."""
+    supersede_active_builds(ctx, session, space)
+    space.paused = True
+    space.current_build_id = None
+    stop_serving(ctx, space)
+    set_stage(ctx, space, Stage.PAUSED, "Paused by its owner")
+
+
+def stop_serving(ctx: ControllerContext, space: Space) -> None:
+    """Take the app out of the route table; its agent removes the container when it sees that."""
+    ctx.routes.delete_route(space.subdomain)
+    clear_live(space)
+    if space.sdk == "static":
+        space.running_sha = None
+
+
+def redeploy_if_deployed(ctx: ControllerContext, session: Session, space: Space) -> None:
+    """After a change of hardware, secrets or variables: restart with the new values."""
+    if space.paused or (space.desired_sha is None and space.live_build_id is None):
+        return
+    if space.stage in (Stage.CONFIG_ERROR, Stage.NO_APP_FILE):
+        return
+    restart(ctx, session, space)
 
 
 def clear_live(space: Space) -> None:
@@ -238,3 +295,64 @@ def delete_space(ctx: ControllerContext, session: Session, space: Space) -> None
     for build_id in session.scalars(select(Build.id).where(Build.space_id == space.repo_id)):
         ctx.redis.delete(ctx.keys.build_log(build_id))
         build_log_path(ctx.settings, build_id).unlink(missing_ok=True)
+
+
+def duplicate_space(
+    ctx: ControllerContext,
+    session: Session,
+    principal: Principal,
+    source: Space,
+    *,
+    to_owner: str,
+    to_name: str,
+    private: bool,
+    hardware: str | None,
+    sleep_time: int | None,
+    secrets: list[tuple[str, str, str | None]],
+    variables: list[tuple[str, str, str | None]],
+) -> Repo:
+    """A new space with the source's history and variables (secrets are not copied: only those
+    the caller passes), deployed at once."""
+    copy = create_repo(
+        session,
+        ctx.settings,
+        principal,
+        type=RepoType.SPACE,
+        owner=to_owner,
+        name=to_name,
+        private=private,
+        sdk=source.sdk,
+        hardware=hardware or source.hardware,
+    )
+    space = copy.space
+    assert space is not None
+    space.sleep_time = sleep_time if sleep_time is not None else source.sleep_time
+    GitRepo(git_path(ctx.settings, copy)).run(
+        "fetch",
+        "--quiet",
+        str(git_path(ctx.settings, source.repo)),
+        "+refs/heads/*:refs/heads/*",
+        "+refs/tags/*:refs/tags/*",
+    )
+    copied = {
+        v.key: (v.value, v.description)
+        for v in session.scalars(select(SpaceVariable).where(SpaceVariable.space_id == source.repo_id))
+    }
+    copied.update({key: (value, description) for key, value, description in variables})
+    for key, (value, description) in copied.items():
+        environment.upsert(session, SpaceVariable, space, key, value, description)
+    for key, value, description in secrets:
+        environment.upsert(session, SpaceSecret, space, key, value, description)
+    publish(ctx, space)
+    handle_push(ctx, session, copy)
+    return copy
+
+
+def after_move(ctx: ControllerContext, session: Session, space: Space, old_subdomain: str) -> None:
+    """A moved or renamed space gets the app URL of its new name and restarts with the new
+    SPACE_ID; the old address stops answering."""
+    ctx.routes.remove_space(old_subdomain)
+    space.subdomain = allocate_subdomain(session, space.repo.owner.name, space.repo.name)
+    clear_live(space)
+    publish(ctx, space)
+    redeploy_if_deployed(ctx, session, space)

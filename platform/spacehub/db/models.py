@@ -143,6 +143,8 @@ class Repo(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(96))
     private: Mapped[bool] = mapped_column(Boolean, default=False)
+    card: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    likes: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -173,7 +175,6 @@ class Space(Base):
     stage: Mapped[Stage] = mapped_column(StrEnumType(Stage, 24), default=Stage.NO_APP_FILE)
     message: Mapped[str | None] = mapped_column(Text)
     stage_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
-    card: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     desired_sha: Mapped[str | None] = mapped_column(String(40))
     current_build_id: Mapped[int | None] = mapped_column(ForeignKey("builds.id", use_alter=True))

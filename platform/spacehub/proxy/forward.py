@@ -59,6 +59,7 @@ class Upstream:
     path: str
     headers: dict[str, str]
     remove_headers: frozenset[str] = frozenset()
+    response_headers: tuple[tuple[str, str], ...] = ()
 
 
 def request_headers(

@@ -16,6 +16,7 @@ from aiohttp import web
 from spacehub.api.urls import PATH_ROUTING_PREFIX
 from spacehub.config import Settings
 from spacehub.proxy import pages
+from spacehub.proxy.auth import CREDENTIAL_HEADERS, AppAccess, without_credentials
 from spacehub.proxy.forward import BodyTooLarge, Upstream, forward_http, forward_websocket
 from spacehub.proxy.routes import RouteCache
 from spacehub.state.keys import Keys
@@ -44,6 +45,7 @@ class EdgeProxy:
             f"http://{_connect_host(settings.controller_host)}:{settings.resolved_controller_port}"
         )
         self.session: aiohttp.ClientSession | None = None
+        self.access = AppAccess(settings, self.controller)
 
     async def start(self) -> None:
         self.session = aiohttp.ClientSession(
@@ -105,17 +107,32 @@ class EdgeProxy:
         if app.prefix and not app.path:
             # /app/owner/name -> /app/owner/name/ so that the app's relative URLs resolve under it.
             raise web.HTTPPermanentRedirect(location=app.prefix + "/")
+        assert self.session is not None
+        decision = await self.access.check(request, record, app.prefix, self.session)
+        if not decision.allowed:
+            return pages.no_such_space(request)  # the same answer as for a space that does not exist
+        extra = (("Set-Cookie", decision.set_cookie),) if decision.set_cookie else ()
         hub_url = self.settings.resolved_public_url
         if record.static_sha:
-            return await self.static(request, record, app)
+            return await self.static(request, record, app, extra)
         if not record.upstream:
             return pages.space_unavailable(request, record, hub_url)
         keep_prefix = record.sdk == "streamlit"
-        path = (app.prefix + app.path) if keep_prefix else (app.path or "/")
+        path, cookie = without_credentials(
+            request, (app.prefix + app.path) if keep_prefix else (app.path or "/")
+        )
         headers = self.forwarding_headers(request)
         if app.prefix:
             headers["X-Forwarded-Prefix"] = app.prefix
-        upstream = Upstream(f"http://{record.upstream}", path, headers)
+        if cookie:
+            headers["Cookie"] = cookie
+        upstream = Upstream(
+            f"http://{record.upstream}",
+            path,
+            headers,
+            remove_headers=CREDENTIAL_HEADERS | {"cookie"},
+            response_headers=extra,
+        )
         try:
             return await self.forward(request, upstream)
         except aiohttp.ClientConnectionError as exc:
@@ -123,7 +140,11 @@ class EdgeProxy:
             return pages.upstream_failed(request, record.name, hub_url)
 
     async def static(
-        self, request: web.BaseRequest, record: SpaceRecord, app: AppRequest
+        self,
+        request: web.BaseRequest,
+        record: SpaceRecord,
+        app: AppRequest,
+        extra: tuple[tuple[str, str], ...],
     ) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):
             return pages.render(
@@ -135,7 +156,8 @@ class EdgeProxy:
             self.controller,
             f"{INTERNAL_PREFIX}/static/{record.id}/{record.static_sha}/{quote(file_path, safe='/%')}",
             headers,
-            remove_headers=frozenset({"cookie"}),
+            remove_headers=CREDENTIAL_HEADERS | {"cookie"},
+            response_headers=extra,
         )
         return await self.forward(request, upstream)
 

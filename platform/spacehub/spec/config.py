@@ -54,6 +54,22 @@ def _safe_relative_path(value: str) -> str:
     return "/".join(p for p in parts if p not in ("", "."))
 
 
+class PreloadEntry(BaseModel):
+    """One `preload_from_hub` item: `repo_id`, `repo_id file1,file2` or `repo_id files sha`."""
+
+    repo_id: str
+    files: list[str] = []
+    revision: str | None = None
+
+    @classmethod
+    def parse(cls, item: str) -> PreloadEntry:
+        parts = item.split()
+        if not parts or len(parts) > 3 or not re.match(r"^[\w.-]+/[\w.-]+$", parts[0]):
+            raise ValueError(f"items are `owner/name [file1,file2 [revision]]`, got {item!r}")
+        files = [f for f in parts[1].split(",") if f] if len(parts) > 1 else []
+        return cls(repo_id=parts[0], files=files, revision=parts[2] if len(parts) == 3 else None)
+
+
 class SpaceConfig(BaseModel):
     """Hugging Face's Spaces configuration keys; unknown keys are kept (they end up in cardData)."""
 
@@ -113,6 +129,17 @@ class SpaceConfig(BaseModel):
             if header_value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(sorted(allowed))}")
         return value
+
+    @field_validator("preload_from_hub")
+    @classmethod
+    def _valid_preload(cls, value: list[str] | None) -> list[str] | None:
+        for item in value or []:
+            PreloadEntry.parse(item)
+        return value
+
+    @property
+    def preload_entries(self) -> list[PreloadEntry]:
+        return [PreloadEntry.parse(item) for item in self.preload_from_hub or []]
 
     @property
     def startup_timeout_seconds(self) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,11 @@ class FrontMatter:
 
     def line_of(self, key: str) -> int | None:
         return self.lines.get(key)
+
+
+def json_safe(value: Any) -> Any:
+    """YAML values (dates...) made JSON-serialisable, for storing and serving card data."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def split_readme(text: str) -> tuple[str | None, int, str]:

@@ -20,11 +20,12 @@ from docker.models.containers import Container
 from docker.types import DeviceRequest, LogConfig
 
 from spacehub.agent.drivers.base import Instance, InstanceState, LaunchSpec, RuntimeDriver
-from spacehub.agent.network import ensure_app_network, gateway_address, guard_app_network
-from spacehub.build.context import render_sdk_dockerfile, without_syntax_directive
+from spacehub.agent.network import ensure_app_network, gateway_address, guard_app_network, guard_bridge
+from spacehub.build.context import needs_torch, render_sdk_dockerfile, without_syntax_directive
 from spacehub.build.dockercli import build_image, find_docker_cli
 from spacehub.build.runtimes import Runtimes
 from spacehub.queue.spec import DeploySpec
+from spacehub.spec.config import PreloadEntry
 from spacehub.state.logs import LogWriter
 
 if TYPE_CHECKING:
@@ -68,9 +69,22 @@ class DockerDriver(RuntimeDriver):
     # Networking ---------------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Create the apps network and firewall it."""
+        """Create the apps network and firewall it (and, unless disabled, the builds' network)."""
         ensure_app_network(self.client, self.network_name)
-        guard_app_network(self.network_name, [self.settings.port], self.settings.app_blocked_networks)
+        ports, blocked = [self.settings.port], self.settings.app_blocked_networks
+        guard_app_network(self.network_name, ports, blocked)
+        if self.settings.guard_build_network:
+            guard_bridge(self._default_bridge(), "SPACEHUB-BUILDS", ports, blocked)
+
+    def _default_bridge(self) -> str:
+        options = self.client.networks.get("bridge").attrs.get("Options") or {}
+        return str(options.get("com.docker.network.bridge.name", "docker0"))
+
+    def build_hub_url(self) -> str:
+        """HF_ENDPOINT for build steps (preload_from_hub), which run on Docker's default bridge."""
+        if self.settings.apps_hub_url:
+            return self.settings.apps_hub_url.rstrip("/")
+        return f"http://{gateway_address(self.client.networks.get('bridge'))}:{self.settings.port}"
 
     def host_address(self) -> str:
         return gateway_address(ensure_app_network(self.client, self.network_name))
@@ -109,7 +123,9 @@ class DockerDriver(RuntimeDriver):
                 return tag
             python = spec.python_version or self.settings.default_python_version
             sdk_version = spec.sdk_version or self._default_sdk_version(spec.sdk)
-            base = self.runtimes.ensure_sdk(spec.sdk, sdk_version, python, log_writer)
+            torch = ("cuda" if spec.flavor.is_gpu else "cpu") if needs_torch(source) else None
+            base = self.runtimes.ensure_sdk(spec.sdk, sdk_version, python, log_writer, torch=torch)
+            preload = [PreloadEntry.parse(item) for item in spec.preload_from_hub]
             dockerfile.write_text(
                 render_sdk_dockerfile(
                     self.settings.templates_dir,
@@ -117,16 +133,20 @@ class DockerDriver(RuntimeDriver):
                     base_image=base,
                     app_file=spec.app_file,
                     source=source,
+                    preload=preload,
                 )
             )
             log_writer.write(f"==> Building {spec.space_name} on {base}")
+            build_args = self.runtimes.pip_build_args()
+            if preload:
+                build_args["HF_ENDPOINT"] = self.build_hub_url()
             build_image(
                 self.cli,
                 source,
                 tag,
                 log_writer,
                 dockerfile=dockerfile,
-                build_args=self.runtimes.pip_build_args(),
+                build_args=build_args,
                 no_cache=spec.factory,
                 timeout=self.settings.build_timeout,
             )

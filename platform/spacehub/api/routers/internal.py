@@ -11,6 +11,8 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from spacehub.api.deps import CtxDep, InternalDep, SessionDep
 from spacehub.api.urls import app_path_prefix, app_url
+from spacehub.controller.access import can_read
+from spacehub.controller.accounts import authenticate
 from spacehub.controller.repos import open_git
 from spacehub.controller.spaces import check_commit
 from spacehub.db.models import Build, Space, SpaceSecret, SpaceVariable
@@ -101,3 +103,17 @@ def static_file(
     media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
     headers["Content-Length"] = str(entry.size)
     return StreamingResponse(git.stream_blob(entry.oid), media_type=media_type, headers=headers)
+
+
+@router.get("/authorize")
+def authorize(
+    space_id: int, request: Request, ctx: CtxDep, session: SessionDep, _: InternalDep
+) -> dict[str, bool]:
+    """Whether the user token in X-Spacehub-User-Token may open space `space_id`'s app (the edge
+    proxy asks, for private spaces, and caches the answer briefly)."""
+    space = session.get(Space, space_id)
+    token = request.headers.get("x-spacehub-user-token", "")
+    if space is None or not token:
+        return {"allowed": False}
+    principal = authenticate(session, token)
+    return {"allowed": principal is not None and can_read(session, principal, space.repo)}

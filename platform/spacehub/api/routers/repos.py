@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -15,10 +16,17 @@ from spacehub.api.serializers import repo_info
 from spacehub.api.urls import app_url, public_base_url, repo_url
 from spacehub.controller.access import can_write
 from spacehub.controller.context import ControllerContext
-from spacehub.controller.repos import create_repo, delete_repo_storage, get_readable_repo, parse_repo_type
-from spacehub.controller.spaces import delete_space, publish
+from spacehub.controller.listing import PAGE_SIZE, decode_cursor, encode_cursor, visible_repos
+from spacehub.controller.repos import (
+    create_repo,
+    delete_repo_storage,
+    get_readable_repo,
+    move_repo,
+    parse_repo_type,
+)
+from spacehub.controller.spaces import after_move, delete_space, publish
 from spacehub.db.models import Repo, RepoType
-from spacehub.errors import BadRequest, Conflict, Forbidden, RevisionNotFound
+from spacehub.errors import BadRequest, Conflict, Forbidden, RevisionNotFound, Unsupported
 
 router = APIRouter(tags=["repos"])
 
@@ -116,6 +124,105 @@ def remove_repo(ctx: ControllerContext, session: Session, repo: Repo) -> None:
     delete_repo_storage(ctx.settings, repo)
 
 
+class RepoMove(BaseModel):
+    fromRepo: str
+    toRepo: str
+    type: str = "model"
+
+
+@router.post("/api/repos/move", summary="Rename a repository or move it to another namespace")
+def move(body: RepoMove, ctx: CtxDep, session: SessionDep, principal: UserDep) -> dict[str, Any]:
+    repo_type = parse_repo_type(body.type)
+    if "/" not in body.fromRepo or "/" not in body.toRepo:
+        raise BadRequest("fromRepo and toRepo are owner/name")
+    owner, name = body.fromRepo.split("/", 1)
+    repo = get_readable_repo(session, principal, repo_type, owner, name)
+    if not can_write(session, principal, repo):
+        raise Forbidden(f"you may not move {repo.full_name}")
+    old_subdomain = repo.space.subdomain if repo.space else None
+    to_owner, to_name = body.toRepo.split("/", 1)
+    move_repo(session, principal, repo, to_owner, to_name)
+    if repo.space is not None and old_subdomain is not None:
+        after_move(ctx, session, repo.space, old_subdomain)
+    return {}
+
+
+class RepoSettings(BaseModel):
+    private: bool | None = None
+    visibility: Literal["public", "private", "protected"] | None = None
+    gated: Literal["auto", "manual", False] | None = None
+
+
+@router.put("/api/{type_plural}/{owner}/{name}/settings", summary="Change visibility")
+def update_settings(
+    type_plural: RepoTypePlural,
+    owner: str,
+    name: str,
+    body: RepoSettings,
+    ctx: CtxDep,
+    session: SessionDep,
+    principal: UserDep,
+) -> dict[str, Any]:
+    repo = get_readable_repo(session, principal, type_plural.repo_type, owner, name)
+    if not can_write(session, principal, repo):
+        raise Forbidden(f"you may not change the settings of {repo.full_name}")
+    if body.gated not in (None, False):
+        raise Unsupported("gated repositories are not offered")
+    if body.visibility == "protected":
+        raise BadRequest("`protected` visibility is not supported: use public or private")
+    if body.visibility is not None:
+        repo.private = body.visibility == "private"
+    elif body.private is not None:
+        repo.private = body.private
+    if repo.space is not None:
+        publish(ctx, repo.space)
+    return {}
+
+
+@router.get("/api/{type_plural}", summary="List repositories")
+def list_repos(
+    type_plural: RepoTypePlural,
+    request: Request,
+    ctx: CtxDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    author: str | None = None,
+    search: str | None = None,
+    filter: list[str] | None = Query(None),
+    sort: str | None = None,
+    direction: int = -1,
+    limit: int | None = Query(None, ge=1),
+    full: bool = False,
+    cursor: str | None = None,
+) -> Response:
+    """Repositories visible to the caller, filtered and sorted as on the Hub, paginated with a
+    `Link: <...>; rel="next"` header."""
+    page_size = min(limit or PAGE_SIZE, PAGE_SIZE)
+    offset = decode_cursor(cursor)
+    repos = visible_repos(
+        session,
+        principal,
+        type_plural.repo_type,
+        author=author,
+        search=search,
+        tags=filter or [],
+        sort=sort,
+        descending=direction != 1,
+    )
+    base = public_base_url(request)
+    page = repos[offset : offset + page_size]
+    items = [_info(ctx, repo, request, None, with_files=full) for repo in page]
+    headers = {}
+    remaining = (limit - page_size) if limit else None
+    if offset + page_size < len(repos) and (remaining is None or remaining > 0):
+        params = dict(request.query_params)
+        params["cursor"] = encode_cursor(offset + page_size)
+        if remaining is not None:
+            params["limit"] = str(remaining)
+        headers["Link"] = f'<{base}{request.url.path}?{urlencode(params)}>; rel="next"'
+    return JSONResponse(items, headers=headers)
+
+
 @router.get("/api/{type_plural}/{owner}/{name}", summary="Repository info")
 def info(
     type_plural: RepoTypePlural,
@@ -147,10 +254,12 @@ def info_at_revision(
     return _info(ctx, repo, request, revision)
 
 
-def _info(ctx: ControllerContext, repo: Repo, request: Request, revision: str | None) -> dict[str, Any]:
+def _info(
+    ctx: ControllerContext, repo: Repo, request: Request, revision: str | None, with_files: bool = True
+) -> dict[str, Any]:
     base = public_base_url(request)
     host = app_url(ctx.settings, repo.space, base) if repo.space is not None else None
-    info = repo_info(ctx, repo, base_url=base, revision=revision, app_host=host)
+    info = repo_info(ctx, repo, base_url=base, revision=revision, app_host=host, with_files=with_files)
     if revision is not None and info["sha"] is None:
         raise RevisionNotFound(f"Invalid rev id: {revision}")
     return info

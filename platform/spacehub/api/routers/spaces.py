@@ -1,29 +1,36 @@
-"""Space endpoints of the Hub API: runtime and logs."""
+"""Space endpoints of the Hub API: runtime, hardware, sleep time, pause, restart, secrets,
+variables, duplicate, signed app access and logs."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from spacehub.api.deps import CtxDep, PrincipalDep, SessionDep, bearer_token, resolve_principal
-from spacehub.api.serializers import space_runtime
-from spacehub.api.urls import app_url, public_base_url
+from spacehub.api.deps import CtxDep, PrincipalDep, SessionDep, UserDep, bearer_token, resolve_principal
+from spacehub.api.serializers import secrets_json, space_runtime, variables_json
+from spacehub.api.urls import app_url, public_base_url, repo_url
+from spacehub.controller import environment
+from spacehub.controller.access import can_write
 from spacehub.controller.buildlogs import read_persisted
 from spacehub.controller.context import ControllerContext
 from spacehub.controller.repos import get_readable_repo
-from spacehub.db.models import Build, RepoType, Space
-from spacehub.errors import RepoNotFound
+from spacehub.controller.spaces import duplicate_space, pause, redeploy_if_deployed, restart
+from spacehub.db.models import Build, RepoType, Space, SpaceSecret, SpaceVariable
+from spacehub.errors import BadRequest, Forbidden, RepoNotFound, Unsupported
+from spacehub.signing import derive_key, sign
 from spacehub.state.logs import LogLine, read_stream
 
 router = APIRouter(tags=["spaces"])
 
 KEEPALIVE = b"data: \n\n"
+MAX_JWT_SECONDS = 86400
 
 
 def readable_space(session: Any, principal: Any, owner: str, name: str) -> Space:
@@ -33,12 +40,214 @@ def readable_space(session: Any, principal: Any, owner: str, name: str) -> Space
     return repo.space
 
 
-@router.get("/api/spaces/{owner}/{name}/runtime", summary="Stage, hardware and sleep time of a space")
-def runtime(
-    owner: str, name: str, request: Request, ctx: CtxDep, session: SessionDep, principal: PrincipalDep
-) -> dict[str, Any]:
+def get_readable_space(owner: str, name: str, session: SessionDep, principal: PrincipalDep) -> Space:
+    return readable_space(session, principal, owner, name)
+
+
+def get_writable_space(owner: str, name: str, session: SessionDep, principal: UserDep) -> Space:
     space = readable_space(session, principal, owner, name)
+    if not can_write(session, principal, space.repo):
+        raise Forbidden(f"you need a write token with access to {space.repo.full_name}")
+    return space
+
+
+ReadableSpace = Annotated[Space, Depends(get_readable_space)]
+WritableSpace = Annotated[Space, Depends(get_writable_space)]
+
+
+def runtime_of(ctx: ControllerContext, space: Space, request: Request) -> dict[str, Any]:
     return space_runtime(ctx, space, app_url(ctx.settings, space, public_base_url(request)))
+
+
+@router.get("/api/spaces/hardware", summary="Hardware flavors")
+def hardware_flavors(ctx: CtxDep) -> list[dict[str, Any]]:
+    """The flavors this installation offers, in the Hub's shape."""
+    return [flavor.public() for flavor in ctx.flavors.values()]
+
+
+@router.get("/api/spaces/{owner}/{name}/runtime", summary="Stage, hardware and sleep time of a space")
+def runtime(space: ReadableSpace, request: Request, ctx: CtxDep) -> dict[str, Any]:
+    return runtime_of(ctx, space, request)
+
+
+@router.get("/api/spaces/{owner}/{name}/host", summary="The app's URL")
+def host(space: ReadableSpace, request: Request, ctx: CtxDep) -> dict[str, Any]:
+    return {"host": app_url(ctx.settings, space, public_base_url(request)), "subdomain": space.subdomain}
+
+
+class HardwareRequest(BaseModel):
+    flavor: str
+    sleepTimeSeconds: int | None = None
+
+
+@router.post("/api/spaces/{owner}/{name}/hardware", summary="Change hardware (restarts the app)")
+def request_hardware(
+    body: HardwareRequest, space: WritableSpace, request: Request, ctx: CtxDep, session: SessionDep
+) -> dict[str, Any]:
+    if body.flavor not in ctx.flavors:
+        raise BadRequest(f"unknown hardware {body.flavor!r}; see GET /api/spaces/hardware")
+    if body.sleepTimeSeconds is not None:
+        space.sleep_time = validate_sleep_time(body.sleepTimeSeconds)
+    if body.flavor != space.hardware:
+        space.hardware = body.flavor
+        redeploy_if_deployed(ctx, session, space)
+    return runtime_of(ctx, space, request)
+
+
+class SleepTimeRequest(BaseModel):
+    seconds: int
+
+
+def validate_sleep_time(seconds: int) -> int:
+    if seconds != -1 and seconds < 1:
+        raise BadRequest("sleep time must be a number of seconds, or -1 for never")
+    return seconds
+
+
+@router.post("/api/spaces/{owner}/{name}/sleeptime", summary="Idle time before the space sleeps")
+def sleep_time(body: SleepTimeRequest, space: WritableSpace, request: Request, ctx: CtxDep) -> dict[str, Any]:
+    space.sleep_time = validate_sleep_time(body.seconds)
+    return runtime_of(ctx, space, request)
+
+
+@router.post("/api/spaces/{owner}/{name}/pause", summary="Stop the app until restarted")
+def pause_space(space: WritableSpace, request: Request, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
+    if space.sdk == "static":
+        raise BadRequest("static spaces cannot be paused: they run no app")
+    pause(ctx, session, space)
+    return runtime_of(ctx, space, request)
+
+
+@router.post("/api/spaces/{owner}/{name}/restart", summary="Restart (factory=true: rebuild without cache)")
+def restart_space(
+    space: WritableSpace, request: Request, ctx: CtxDep, session: SessionDep, factory: bool = False
+) -> dict[str, Any]:
+    restart(ctx, session, space, factory=factory)
+    return runtime_of(ctx, space, request)
+
+
+class EnvEntry(BaseModel):
+    key: str
+    value: str = ""
+    description: str | None = None
+
+
+class EnvKey(BaseModel):
+    key: str
+
+
+@router.get("/api/spaces/{owner}/{name}/secrets", summary="Secret names (never their values)")
+def list_secrets(space: WritableSpace, session: SessionDep) -> dict[str, Any]:
+    return secrets_json(session, space)
+
+
+@router.post("/api/spaces/{owner}/{name}/secrets", summary="Add or update a secret (restarts the app)")
+def add_secret(body: EnvEntry, space: WritableSpace, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
+    environment.upsert(session, SpaceSecret, space, body.key, body.value, body.description)
+    redeploy_if_deployed(ctx, session, space)
+    return {}
+
+
+@router.delete("/api/spaces/{owner}/{name}/secrets", summary="Delete a secret (restarts the app)")
+def delete_secret(body: EnvKey, space: WritableSpace, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
+    environment.remove(session, SpaceSecret, space, body.key)
+    redeploy_if_deployed(ctx, session, space)
+    return {}
+
+
+@router.get("/api/spaces/{owner}/{name}/variables", summary="Variables")
+def list_variables(space: ReadableSpace, session: SessionDep) -> dict[str, Any]:
+    return variables_json(session, space)
+
+
+@router.post("/api/spaces/{owner}/{name}/variables", summary="Add or update a variable (restarts the app)")
+def add_variable(body: EnvEntry, space: WritableSpace, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
+    environment.upsert(session, SpaceVariable, space, body.key, body.value, body.description)
+    redeploy_if_deployed(ctx, session, space)
+    return variables_json(session, space)
+
+
+@router.delete("/api/spaces/{owner}/{name}/variables", summary="Delete a variable (restarts the app)")
+def delete_variable(body: EnvKey, space: WritableSpace, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
+    environment.remove(session, SpaceVariable, space, body.key)
+    redeploy_if_deployed(ctx, session, space)
+    return variables_json(session, space)
+
+
+class DuplicateRequest(BaseModel):
+    repository: str = Field(description="owner/name of the copy")
+    private: bool | None = None
+    visibility: Literal["public", "private"] | None = None
+    hardware: str | None = None
+    sleepTimeSeconds: int | None = None
+    secrets: list[EnvEntry] | None = None
+    variables: list[EnvEntry] | None = None
+
+
+@router.post(
+    "/api/spaces/{owner}/{name}/duplicate", summary="Copy a space (files and variables, not secrets)"
+)
+def duplicate(
+    body: DuplicateRequest,
+    space: ReadableSpace,
+    request: Request,
+    ctx: CtxDep,
+    session: SessionDep,
+    principal: UserDep,
+) -> dict[str, Any]:
+    if "/" not in body.repository:
+        raise BadRequest("`repository` must be owner/name")
+    to_owner, to_name = body.repository.split("/", 1)
+    private = body.visibility == "private" if body.visibility else bool(body.private)
+    if body.hardware is not None and body.hardware not in ctx.flavors:
+        raise BadRequest(f"unknown hardware {body.hardware!r}")
+    copy = duplicate_space(
+        ctx,
+        session,
+        principal,
+        space,
+        to_owner=to_owner,
+        to_name=to_name,
+        private=private,
+        hardware=body.hardware,
+        sleep_time=validate_sleep_time(body.sleepTimeSeconds) if body.sleepTimeSeconds is not None else None,
+        secrets=[(s.key, s.value, s.description) for s in body.secrets or []],
+        variables=[(v.key, v.value, v.description) for v in body.variables or []],
+    )
+    return {"url": repo_url(public_base_url(request), copy)}
+
+
+@router.get("/api/spaces/{owner}/{name}/jwt", summary="A short-lived credential to open the app")
+def app_token(
+    space: ReadableSpace,
+    ctx: CtxDep,
+    principal: PrincipalDep,
+    expires_in: int = Query(3600, ge=60, le=MAX_JWT_SECONDS),
+) -> dict[str, Any]:
+    """Signed access to this space's app (the `__sign` query parameter), so that a browser opens a
+    private app without the user's token ever reaching the app."""
+    key = derive_key(ctx.settings.resolved_internal_token)
+    claims = {"sub": f"/spaces/{space.repo.full_name}", "space": space.repo_id, "user": principal.name}
+    token, exp = sign(claims, key, expires_in)
+    return {"token": token, "accessToken": token, "exp": exp}
+
+
+def _add_unsupported(feature: str) -> None:
+    @router.api_route(
+        f"/api/spaces/{{owner}}/{{name}}/{feature}",
+        methods=["GET", "POST", "PUT", "DELETE"],
+        summary=f"{feature}: not offered (400)",
+        name=f"unsupported_{feature}",
+    )
+    def unsupported(space: ReadableSpace) -> None:
+        raise Unsupported(f"{feature} is a Hugging Face feature spacehub does not offer")
+
+
+for _feature in ("dev-mode", "volumes", "storage", "replicas"):
+    _add_unsupported(_feature)
+
+
+# Logs --------------------------------------------------------------------------------------------
 
 
 def sse_event(line: LogLine) -> bytes:

@@ -1,0 +1,113 @@
+"""Access to private apps at the edge proxy, and keeping credentials away from every app.
+
+A private app opens for a request carrying, in order of preference:
+- `__sign=<token>` (from `GET /api/spaces/{id}/jwt`, what the hub page and @gradio/client use),
+  which the proxy verifies itself and turns into a cookie on the app's origin;
+- that cookie;
+- `Authorization: Bearer <token>` or `X-HF-Authorization: Bearer <token>` (gradio_client), checked
+  with the controller and cached for a short while.
+None of these ever reaches an app, private or public."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode
+
+import aiohttp
+from aiohttp import web
+
+from spacehub.config import Settings
+from spacehub.signing import derive_key, verify
+from spacehub.state.routes import SpaceRecord
+
+COOKIE = "spacehub-access"
+SIGN_PARAM = "__sign"
+CREDENTIAL_HEADERS = frozenset({"authorization", "x-hf-authorization"})
+DECISION_TTL = 30.0
+CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    set_cookie: str | None = None
+
+
+def _bearer(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+class AppAccess:
+    def __init__(self, settings: Settings, controller: str):
+        self.settings = settings
+        self.controller = controller
+        self.key = derive_key(settings.resolved_internal_token)
+        self._decisions: OrderedDict[tuple[str, int], tuple[bool, float]] = OrderedDict()
+
+    async def check(
+        self, request: web.BaseRequest, record: SpaceRecord, prefix: str, session: aiohttp.ClientSession
+    ) -> Decision:
+        if not record.private:
+            return Decision(True)
+        signed = request.query.get(SIGN_PARAM)
+        if signed and self._valid_for(signed, record):
+            return Decision(True, self._cookie(signed, prefix))
+        cookie = request.cookies.get(COOKIE)
+        if cookie and self._valid_for(cookie, record):
+            return Decision(True)
+        token = _bearer(request.headers.get("authorization")) or _bearer(
+            request.headers.get("x-hf-authorization")
+        )
+        if token and await self._token_allowed(token, record.id, session):
+            return Decision(True)
+        return Decision(False)
+
+    def _valid_for(self, signed: str, record: SpaceRecord) -> bool:
+        claims = verify(signed, self.key)
+        return claims is not None and claims.get("space") == record.id
+
+    def _cookie(self, signed: str, prefix: str) -> str:
+        claims = verify(signed, self.key) or {}
+        max_age = max(0, int(claims.get("exp", 0) - time.time()))
+        secure = "; Secure" if self.settings.public_scheme == "https" else ""
+        return f"{COOKIE}={signed}; Path={prefix or '/'}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+
+    async def _token_allowed(self, token: str, space_id: int, session: aiohttp.ClientSession) -> bool:
+        key = (hashlib.sha256(token.encode()).hexdigest(), space_id)
+        cached = self._decisions.get(key)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        async with session.get(
+            f"{self.controller}/api/internal/authorize",
+            params={"space_id": str(space_id)},
+            headers={
+                "Authorization": f"Bearer {self.settings.resolved_internal_token}",
+                "X-Spacehub-User-Token": token,
+            },
+        ) as response:
+            allowed = response.status == 200 and bool((await response.json()).get("allowed"))
+        self._decisions[key] = (allowed, time.monotonic() + DECISION_TTL)
+        self._decisions.move_to_end(key)
+        while len(self._decisions) > CACHE_SIZE:
+            self._decisions.popitem(last=False)
+        return allowed
+
+
+def without_credentials(request: web.BaseRequest, path: str) -> tuple[str, str | None]:
+    """The path without `__sign`, and the Cookie header without the access cookie (None: drop it)."""
+    base, _, query = path.partition("?")
+    if query and SIGN_PARAM in query:
+        kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != SIGN_PARAM]
+        path = f"{base}?{urlencode(kept)}" if kept else base
+    raw_cookie = request.headers.get("cookie")
+    if not raw_cookie or COOKIE not in raw_cookie:
+        return path, raw_cookie
+    cookies = [part.strip() for part in raw_cookie.split(";")]
+    others = [c for c in cookies if c and c.split("=", 1)[0].strip() != COOKIE]
+    return path, "; ".join(others) or None
