@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,23 @@ def platform(
 @pytest.fixture
 def space_name() -> str:
     return "s-" + secrets.token_hex(4)
+
+
+@dataclass
+class User:
+    name: str
+    token: str
+    read_token: str
+
+
+@pytest.fixture
+def make_user(platform: Platform):
+    def make(name: str | None = None) -> User:
+        name = name or "u" + secrets.token_hex(4)
+        with platform.client() as client:
+            client.post("/api/admin/users", json={"name": name}).raise_for_status()
+            write = client.post(f"/api/admin/users/{name}/tokens", json={"name": "w", "role": "write"})
+            read = client.post(f"/api/admin/users/{name}/tokens", json={"name": "r", "role": "read"})
+        return User(name, write.json()["token"], read.json()["token"])
+
+    return make

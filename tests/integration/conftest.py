@@ -1,35 +1,10 @@
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass
-
 import pytest
-
-from tests.utils.platform import Platform
 
 # The test agent serves cpu-basic only: spaces on cpu-upgrade stay queued, which lets these tests
 # look at what the controller does without a build running.
 QUEUED_FLAVOR = "cpu-upgrade"
-
-
-@dataclass
-class User:
-    name: str
-    token: str
-    read_token: str
-
-
-@pytest.fixture
-def make_user(platform: Platform):
-    def make(name: str | None = None) -> User:
-        name = name or "u" + secrets.token_hex(4)
-        with platform.client() as client:
-            client.post("/api/admin/users", json={"name": name}).raise_for_status()
-            write = client.post(f"/api/admin/users/{name}/tokens", json={"name": "w", "role": "write"})
-            read = client.post(f"/api/admin/users/{name}/tokens", json={"name": "r", "role": "read"})
-        return User(name, write.json()["token"], read.json()["token"])
-
-    return make
 
 
 @pytest.fixture(scope="session")

@@ -176,3 +176,56 @@ def test_body_limit(
 
     streamed = httpx.post(url, content=chunked(), trust_env=False)
     assert streamed.status_code == 413
+
+
+def test_private_apps_open_only_with_credentials(
+    platform: Platform, redis_client: redis.Redis, upstream: Upstream, space_name: str, make_user
+) -> None:
+    owner, stranger = make_user(), make_user()
+    space = platform.create_space(space_name, private=True, hardware=QUEUED_FLAVOR, token=owner.token)
+    subdomain = route_to(platform, redis_client, space, upstream)
+    url = f"http://{subdomain}.localhost:{platform.port}/x"
+
+    def get(**kwargs) -> httpx.Response:
+        return httpx.get(url, trust_env=False, **kwargs)
+
+    assert get().status_code == 404
+    assert get(headers={"Authorization": f"Bearer {stranger.token}"}).status_code == 404
+    assert get(headers={"Authorization": "Bearer shub_garbage"}).status_code == 404
+
+    seen = get(headers={"Authorization": f"Bearer {owner.read_token}"}).json()
+    assert "authorization" not in seen["headers"]
+    seen = get(headers={"X-HF-Authorization": f"Bearer {owner.token}"}).json()
+    assert "x-hf-authorization" not in seen["headers"]
+
+    with platform.client(owner.token) as client:
+        signed = client.get(f"/api/spaces/{space}/jwt").json()["token"]
+    with platform.client(stranger.token) as client:
+        assert client.get(f"/api/spaces/{space}/jwt").status_code == 404
+    opened = httpx.get(f"{url}?__sign={signed}&a=1", trust_env=False)
+    assert opened.status_code == 200 and opened.json()["path"] == "/x?a=1"
+    set_cookie = next(c for c in opened.headers.get_list("set-cookie") if c.startswith("spacehub-access="))
+    cookie = set_cookie.split(";")[0].removeprefix("spacehub-access=")
+    assert cookie == signed and "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
+    again = get(headers={"Cookie": f"theme=dark; spacehub-access={cookie}"}).json()
+    assert again["headers"]["cookie"] == "theme=dark"
+
+    other = platform.create_space(
+        space_name + "-other", private=True, hardware=QUEUED_FLAVOR, token=owner.token
+    )
+    with platform.client(owner.token) as client:
+        other_token = client.get(f"/api/spaces/{other}/jwt").json()["token"]
+    assert httpx.get(f"{url}?__sign={other_token}", trust_env=False).status_code == 404
+    assert httpx.get(f"{url}?__sign={signed[:-2]}xx", trust_env=False).status_code == 404
+
+
+def test_credentials_never_reach_public_apps(routed: str, platform: Platform) -> None:
+    seen = httpx.get(
+        f"{routed}/y",
+        trust_env=False,
+        headers={
+            "Authorization": f"Bearer {platform.admin_token}",
+            "X-HF-Authorization": f"Bearer {platform.admin_token}",
+        },
+    ).json()
+    assert "authorization" not in seen["headers"] and "x-hf-authorization" not in seen["headers"]

@@ -33,6 +33,17 @@ TERMINAL_STAGES = {
 }
 
 
+def local_wheelhouse() -> Path | None:
+    """pip's configured find-links folder, when it holds a torch wheel (as on these machines)."""
+    candidates = [os.environ.get("PIP_FIND_LINKS", ""), "/opt/wheels"]
+    for candidate in candidates:
+        for entry in candidate.split():
+            path = Path(entry.removeprefix("file://"))
+            if path.is_dir() and any(path.glob("torch-*.whl")):
+                return path
+    return None
+
+
 def free_port_pair() -> int:
     """A port p such that p and p + 1 are free (proxy and controller)."""
     for _ in range(100):
@@ -92,6 +103,10 @@ class Platform:
             SPACEHUB_HEARTBEAT_INTERVAL="2",
             PYTHONUNBUFFERED="1",
         )
+        wheelhouse = local_wheelhouse()
+        if wheelhouse is not None:
+            # Builds take torch from the machine's wheelhouse instead of download.pytorch.org.
+            env.update(SPACEHUB_PIP_FIND_LINKS=str(wheelhouse), SPACEHUB_TORCH_CPU_INDEX_URL="")
         env.update(self.extra_env)
         return env
 

@@ -127,3 +127,37 @@ def move_repo(session: Session, principal: Principal, repo: Repo, to_owner: str,
         raise Conflict(f"{owner.name}/{to_name} already exists")
     repo.owner, repo.name = owner, to_name
     session.flush()
+
+
+def copy_repo(
+    settings: Settings,
+    session: Session,
+    principal: Principal,
+    source: Repo,
+    *,
+    to_owner: str,
+    to_name: str,
+    private: bool,
+    hardware: str | None = None,
+) -> Repo:
+    """A new repository of the same type with the source's whole history (branches and tags)."""
+    copy = create_repo(
+        session,
+        settings,
+        principal,
+        type=source.type,
+        owner=to_owner,
+        name=to_name,
+        private=private,
+        sdk=source.space.sdk if source.space else None,
+        hardware=hardware or (source.space.hardware if source.space else None),
+    )
+    GitRepo(git_path(settings, copy)).run(
+        "fetch",
+        "--quiet",
+        str(git_path(settings, source)),
+        "+refs/heads/*:refs/heads/*",
+        "+refs/tags/*:refs/tags/*",
+    )
+    copy.card = dict(source.card or {})
+    return copy

@@ -12,11 +12,10 @@ from spacehub.controller import environment
 from spacehub.controller.accounts import Principal
 from spacehub.controller.buildlogs import build_log_path, close_build_log, persist_build_log
 from spacehub.controller.context import ControllerContext
-from spacehub.controller.repos import allocate_subdomain, create_repo, git_path, open_git
-from spacehub.db.models import Build, BuildStatus, Repo, RepoType, Space, SpaceSecret, SpaceVariable, utcnow
+from spacehub.controller.repos import allocate_subdomain, copy_repo, open_git
+from spacehub.db.models import Build, BuildStatus, Repo, Space, SpaceSecret, SpaceVariable, utcnow
 from spacehub.db.session import after_commit
 from spacehub.queue.scheduling import cancel_job, enqueue_deploy, job_id_for_build
-from spacehub.repos.git import GitRepo
 from spacehub.spec.check import AppSpec, NoAppFile, check_space
 from spacehub.spec.config import ConfigError
 from spacehub.spec.frontmatter import FrontMatterError, json_safe, parse_front_matter
@@ -313,27 +312,19 @@ def duplicate_space(
 ) -> Repo:
     """A new space with the source's history and variables (secrets are not copied: only those
     the caller passes), deployed at once."""
-    copy = create_repo(
-        session,
+    copy = copy_repo(
         ctx.settings,
+        session,
         principal,
-        type=RepoType.SPACE,
-        owner=to_owner,
-        name=to_name,
+        source.repo,
+        to_owner=to_owner,
+        to_name=to_name,
         private=private,
-        sdk=source.sdk,
-        hardware=hardware or source.hardware,
+        hardware=hardware,
     )
     space = copy.space
     assert space is not None
     space.sleep_time = sleep_time if sleep_time is not None else source.sleep_time
-    GitRepo(git_path(ctx.settings, copy)).run(
-        "fetch",
-        "--quiet",
-        str(git_path(ctx.settings, source.repo)),
-        "+refs/heads/*:refs/heads/*",
-        "+refs/tags/*:refs/tags/*",
-    )
     copied = {
         v.key: (v.value, v.description)
         for v in session.scalars(select(SpaceVariable).where(SpaceVariable.space_id == source.repo_id))

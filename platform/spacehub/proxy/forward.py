@@ -81,7 +81,9 @@ def request_headers(
     return headers
 
 
-def response_headers(upstream_headers: CIMultiDict[str] | aiohttp.typedefs.LooseHeaders) -> CIMultiDict[str]:
+def response_headers(
+    upstream_headers: CIMultiDict[str] | aiohttp.typedefs.LooseHeaders, upstream: Upstream
+) -> CIMultiDict[str]:
     headers: CIMultiDict[str] = CIMultiDict()
     source = upstream_headers if isinstance(upstream_headers, CIMultiDict) else CIMultiDict(upstream_headers)
     connection_tokens = {t.strip().lower() for t in source.get("Connection", "").split(",")}
@@ -89,6 +91,8 @@ def response_headers(upstream_headers: CIMultiDict[str] | aiohttp.typedefs.Loose
         lowered = name.lower()
         if lowered in HOP_BY_HOP or lowered in connection_tokens:
             continue
+        headers.add(name, value)
+    for name, value in upstream.response_headers:
         headers.add(name, value)
     return headers
 
@@ -136,7 +140,7 @@ async def forward_http(
         raise
     async with answer:
         response = web.StreamResponse(
-            status=answer.status, reason=answer.reason, headers=response_headers(answer.headers)
+            status=answer.status, reason=answer.reason, headers=response_headers(answer.headers, upstream)
         )
         if answer.headers.get("Content-Length") is not None and request.method != "HEAD":
             response.content_length = int(answer.headers["Content-Length"])

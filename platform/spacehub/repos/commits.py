@@ -181,21 +181,13 @@ def _write_tree(repo: GitRepo, head: str | None, plan: CommitPlan) -> str:
             if path not in present:
                 raise CommitError(f"cannot delete {path}: it does not exist", 404, "EntryNotFound")
             removals.append(path)
-        if removals:
-            repo.run(
-                "update-index",
-                "--force-remove",
-                "-z",
-                "--stdin",
-                input="\0".join(removals).encode() + b"\0",
-                env=env,
-            )
+        # --index-info works without a work tree: mode 0 removes an entry.
+        records = [f"0 {ZERO_SHA}\t{path}\0" for path in removals]
         if plan.added:
-            _check_conflicts(set(present) - set(removals), plan.added)
-            records = "".join(f"100644 {oid}\t{path}\0" for path, oid in plan.added.items())
-            repo.run(
-                "update-index", "--add", "--replace", "-z", "--index-info", input=records.encode(), env=env
-            )
+            _check_conflicts(present - set(removals), plan.added)
+            records += [f"100644 {oid}\t{path}\0" for path, oid in plan.added.items()]
+        if records:
+            repo.run("update-index", "-z", "--index-info", input="".join(records).encode(), env=env)
         return repo.run("write-tree", env=env).decode().strip()
 
 

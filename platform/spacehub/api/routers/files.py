@@ -281,7 +281,10 @@ def tree(
     """Entries under a path at a revision, paginated with a `Link: <...>; rel="next"` header."""
     repo = get_readable_repo(session, principal, type_plural.repo_type, owner, name)
     git = open_git(ctx.settings, repo)
-    _revision, sha, path = split_revision(git, raw_tail(request, "/tree/"))
+    tail_raw = raw_tail(request, "/tree/")
+    if unquote(tail_raw.split("/")[0]) == DEFAULT_BRANCH and not git.branches():
+        return JSONResponse([])  # a new, empty repository: its default branch has no files yet
+    _revision, sha, path = split_revision(git, tail_raw)
     path = path.strip("/")
     if path:
         entry = git.entry(sha, path)
@@ -367,6 +370,46 @@ def refs(
         "converts": [],
         "pullRequests": [],
     }
+
+
+@router.get("/api/{type_plural}/{owner}/{name}/commits/{revision:path}", summary="Commit history")
+def commits(
+    type_plural: RepoTypePlural,
+    owner: str,
+    name: str,
+    revision: str,
+    request: Request,
+    ctx: CtxDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Response:
+    """Commits reachable from a revision, newest first, paginated with `Link` headers."""
+    repo = get_readable_repo(session, principal, type_plural.repo_type, owner, name)
+    git = open_git(ctx.settings, repo)
+    sha = git.resolve(unquote(revision))
+    if sha is None:
+        raise RevisionNotFound(f"Invalid rev id: {unquote(revision)}")
+    page_size = min(limit or 50, 500)
+    start = decode_cursor(cursor)
+    history = git.log(sha, limit=page_size + 1, skip=start)
+    items = [
+        {
+            "id": c.sha,
+            "title": c.title,
+            "message": c.message,
+            "date": iso(c.date),
+            "authors": [{"user": c.author}],
+        }
+        for c in history[:page_size]
+    ]
+    headers = {}
+    if len(history) > page_size:
+        params = dict(request.query_params)
+        params["cursor"] = encode_cursor(start + page_size)
+        headers["Link"] = f'<{public_base_url(request)}{request.url.path}?{urlencode(params)}>; rel="next"'
+    return JSONResponse(items, headers=headers)
 
 
 # Resolve -----------------------------------------------------------------------------------------

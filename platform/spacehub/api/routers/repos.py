@@ -18,13 +18,14 @@ from spacehub.controller.access import can_write
 from spacehub.controller.context import ControllerContext
 from spacehub.controller.listing import PAGE_SIZE, decode_cursor, encode_cursor, visible_repos
 from spacehub.controller.repos import (
+    copy_repo,
     create_repo,
     delete_repo_storage,
     get_readable_repo,
     move_repo,
     parse_repo_type,
 )
-from spacehub.controller.spaces import after_move, delete_space, publish
+from spacehub.controller.spaces import after_move, delete_space, duplicate_space, publish
 from spacehub.db.models import Repo, RepoType
 from spacehub.errors import BadRequest, Conflict, Forbidden, RevisionNotFound, Unsupported
 
@@ -122,6 +123,73 @@ def remove_repo(ctx: ControllerContext, session: Session, repo: Repo) -> None:
     session.delete(repo)
     session.flush()
     delete_repo_storage(ctx.settings, repo)
+
+
+class EnvEntryIn(BaseModel):
+    key: str
+    value: str = ""
+    description: str | None = None
+
+
+class RepoDuplicate(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    repository: str = Field(description="owner/name of the copy")
+    private: bool | None = None
+    visibility: Literal["public", "private"] | None = None
+    hardware: str | None = Field(None, description="Spaces: the copy's hardware flavor.")
+    sleepTimeSeconds: int | None = None
+    secrets: list[EnvEntryIn] | None = Field(
+        None, description="Spaces: secrets of the copy (none are copied)."
+    )
+    variables: list[EnvEntryIn] | None = Field(
+        None, description="Spaces: variables added to the copied ones."
+    )
+    volumes: list[dict[str, Any]] | None = None
+
+
+@router.post("/api/{type_plural}/{owner}/{name}/duplicate", summary="Copy a repository (with its history)")
+def duplicate(
+    type_plural: RepoTypePlural,
+    owner: str,
+    name: str,
+    body: RepoDuplicate,
+    request: Request,
+    ctx: CtxDep,
+    session: SessionDep,
+    principal: UserDep,
+) -> dict[str, Any]:
+    """Spaces keep their variables (not their secrets) and are deployed at once."""
+    source = get_readable_repo(session, principal, type_plural.repo_type, owner, name)
+    if "/" not in body.repository:
+        raise BadRequest("`repository` must be owner/name")
+    if body.volumes:
+        raise Unsupported("volumes are a Hugging Face feature spacehub does not offer")
+    if body.hardware is not None and body.hardware not in ctx.flavors:
+        raise BadRequest(f"unknown hardware {body.hardware!r}; see GET /api/spaces/hardware")
+    if body.sleepTimeSeconds is not None and body.sleepTimeSeconds != -1 and body.sleepTimeSeconds < 1:
+        raise BadRequest("sleepTimeSeconds must be a number of seconds, or -1 for never")
+    to_owner, to_name = body.repository.split("/", 1)
+    private = body.visibility == "private" if body.visibility else bool(body.private)
+    if source.space is not None:
+        copy = duplicate_space(
+            ctx,
+            session,
+            principal,
+            source.space,
+            to_owner=to_owner,
+            to_name=to_name,
+            private=private,
+            hardware=body.hardware,
+            sleep_time=body.sleepTimeSeconds,
+            secrets=[(s.key, s.value, s.description) for s in body.secrets or []],
+            variables=[(v.key, v.value, v.description) for v in body.variables or []],
+        )
+    else:
+        copy = copy_repo(
+            ctx.settings, session, principal, source, to_owner=to_owner, to_name=to_name, private=private
+        )
+    return {"url": repo_url(public_base_url(request), copy)}
 
 
 class RepoMove(BaseModel):

@@ -9,19 +9,19 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from spacehub.api.deps import CtxDep, PrincipalDep, SessionDep, UserDep, bearer_token, resolve_principal
 from spacehub.api.serializers import secrets_json, space_runtime, variables_json
-from spacehub.api.urls import app_url, public_base_url, repo_url
+from spacehub.api.urls import app_url, public_base_url
 from spacehub.controller import environment
 from spacehub.controller.access import can_write
 from spacehub.controller.buildlogs import read_persisted
 from spacehub.controller.context import ControllerContext
 from spacehub.controller.repos import get_readable_repo
-from spacehub.controller.spaces import duplicate_space, pause, redeploy_if_deployed, restart
+from spacehub.controller.spaces import pause, redeploy_if_deployed, restart
 from spacehub.db.models import Build, RepoType, Space, SpaceSecret, SpaceVariable
 from spacehub.errors import BadRequest, Forbidden, RepoNotFound, Unsupported
 from spacehub.signing import derive_key, sign
@@ -172,49 +172,6 @@ def delete_variable(body: EnvKey, space: WritableSpace, ctx: CtxDep, session: Se
     environment.remove(session, SpaceVariable, space, body.key)
     redeploy_if_deployed(ctx, session, space)
     return variables_json(session, space)
-
-
-class DuplicateRequest(BaseModel):
-    repository: str = Field(description="owner/name of the copy")
-    private: bool | None = None
-    visibility: Literal["public", "private"] | None = None
-    hardware: str | None = None
-    sleepTimeSeconds: int | None = None
-    secrets: list[EnvEntry] | None = None
-    variables: list[EnvEntry] | None = None
-
-
-@router.post(
-    "/api/spaces/{owner}/{name}/duplicate", summary="Copy a space (files and variables, not secrets)"
-)
-def duplicate(
-    body: DuplicateRequest,
-    space: ReadableSpace,
-    request: Request,
-    ctx: CtxDep,
-    session: SessionDep,
-    principal: UserDep,
-) -> dict[str, Any]:
-    if "/" not in body.repository:
-        raise BadRequest("`repository` must be owner/name")
-    to_owner, to_name = body.repository.split("/", 1)
-    private = body.visibility == "private" if body.visibility else bool(body.private)
-    if body.hardware is not None and body.hardware not in ctx.flavors:
-        raise BadRequest(f"unknown hardware {body.hardware!r}")
-    copy = duplicate_space(
-        ctx,
-        session,
-        principal,
-        space,
-        to_owner=to_owner,
-        to_name=to_name,
-        private=private,
-        hardware=body.hardware,
-        sleep_time=validate_sleep_time(body.sleepTimeSeconds) if body.sleepTimeSeconds is not None else None,
-        secrets=[(s.key, s.value, s.description) for s in body.secrets or []],
-        variables=[(v.key, v.value, v.description) for v in body.variables or []],
-    )
-    return {"url": repo_url(public_base_url(request), copy)}
 
 
 @router.get("/api/spaces/{owner}/{name}/jwt", summary="A short-lived credential to open the app")
