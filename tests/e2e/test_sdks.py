@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from playwright.sync_api import sync_playwright
@@ -78,3 +80,69 @@ def test_a_static_site_is_served_without_a_container(platform: Platform, space_n
     assert not [
         c for c in platform.containers() if c.labels.get("spacehub.space") == str(platform.info(space)["_id"])
     ]
+
+
+SECRET_DOCKERFILE = """FROM python:3.11-slim
+ARG GREETING
+RUN --mount=type=secret,id=BUILD_TOKEN,mode=0444,required=true \\
+    sha256sum /run/secrets/BUILD_TOKEN | cut -d" " -f1 > /token-hash && echo "$GREETING" > /greeting
+RUN useradd -m -u 1000 user
+USER user
+COPY --chown=user server.py /home/user/server.py
+CMD ["python", "/home/user/server.py"]
+"""
+
+SECRET_SERVER = """
+import json
+import os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"greeting": open("/greeting").read().strip(),
+                           "token_hash": open("/token-hash").read().strip(),
+                           "runtime_token_set": bool(os.environ.get("BUILD_TOKEN"))}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+HTTPServer(("0.0.0.0", 7860), Handler).serve_forever()
+"""
+
+
+def test_docker_spaces_get_variables_as_build_args_and_secrets_as_mounts(
+    platform: Platform, space_name: str
+) -> None:
+    import hashlib
+
+    import docker
+    from huggingface_hub import HfApi
+
+    secret = "build-secret-" + space_name
+    api = HfApi(endpoint=platform.url, token=platform.admin_token)
+    space = platform.create_space(space_name, sdk="docker")
+    api.add_space_variable(space, "GREETING", "bonjour")
+    api.add_space_secret(space, "BUILD_TOKEN", secret)
+    platform.push(
+        space,
+        {"README.md": "---\nsdk: docker\n---\n", "Dockerfile": SECRET_DOCKERFILE, "server.py": SECRET_SERVER},
+    )
+    platform.wait_stage(space, "RUNNING")
+    answer = httpx.get(platform.app_url(space) + "/", trust_env=False).json()
+    assert answer == {
+        "greeting": "bonjour",
+        "token_hash": hashlib.sha256(secret.encode()).hexdigest(),
+        "runtime_token_set": True,
+    }
+    image = next(
+        c
+        for c in platform.containers(all=False)
+        if c.labels["spacehub.subdomain"] == platform.info(space)["subdomain"]
+    ).image
+    client = docker.from_env()
+    history = json.dumps(client.api.history(image.id)) + json.dumps(client.api.inspect_image(image.id))
+    assert secret not in history
+    assert secret not in platform.logs(space, "build")
