@@ -92,6 +92,42 @@ class Settings(BaseSettings):
         None, description="Hardware flavors this agent serves. Default: every CPU flavor."
     )
     agent_workers: int = Field(2, ge=1, description="Jobs (builds and starts) an agent runs at once.")
+    agent_driver: Literal["docker", "process"] = Field(
+        "docker",
+        description="How the agent runs apps: `docker` (isolated containers) or `process` (a venv and a "
+        "subprocess per app, for hosts without Docker; it does NOT isolate untrusted code).",
+    )
+    agent_cpus: float | None = Field(
+        None, description="vCPUs this host offers to spaces. Default: 4 per core (CPU limits overcommit)."
+    )
+    agent_memory: str | None = Field(
+        None, description="Memory this host offers to spaces (e.g. 64Gi). Default: twice the RAM."
+    )
+    agent_gpus: list[str] | None = Field(
+        None,
+        description="GPU device ids this host offers. Default: those nvidia-smi lists (none without it).",
+    )
+    agent_gpu_model: str | None = Field(None, description="Model of the declared GPUs (default: detected).")
+    gpu_mode: Literal["auto", "device-request", "env"] = Field(
+        "auto",
+        description="How GPUs reach containers: `device-request` (Docker's, needs the NVIDIA toolkit), `env` "
+        "(NVIDIA_VISIBLE_DEVICES only), `auto` (device-request where the toolkit is installed).",
+    )
+    registry: str | None = Field(
+        None,
+        description="A container registry (host:port/prefix) agents push built images to and pull from, "
+        "so that a space moving to another host does not rebuild.",
+    )
+    build_cache_limit: str = Field("20Gi", description="BuildKit cache kept on each host; older entries go.")
+    hygiene_interval: float = Field(
+        300.0, description="Seconds between an agent's disk clean-ups (old images, build cache)."
+    )
+    wake_timeout: float = Field(
+        300.0, description="Seconds the proxy holds an API request to a sleeping space while it wakes."
+    )
+    host_loss_grace: float = Field(
+        10.0, description="Seconds after a host's heartbeat expires before its spaces are rescheduled."
+    )
     advertise_address: str = Field(
         "127.0.0.1", description="Address the proxy uses to reach app ports published on this host."
     )

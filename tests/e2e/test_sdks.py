@@ -9,23 +9,14 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from tests.e2e.apps import DOCKER_FILES, STATIC_FILES, STREAMLIT_FILES
+from tests.utils.browser import CHROMIUM, CHROMIUM_ARGS, open_page
 from tests.utils.platform import Platform
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
@@ -39,7 +30,7 @@ def test_streamlit_works_in_chromium_through_the_proxy(
     page = browser.new_page()
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.goto(platform.app_url(space), wait_until="domcontentloaded")
+    open_page(page, platform.app_url(space))
     page.get_by_text("E2E Streamlit").wait_for(timeout=60_000)
     page.get_by_text("Clicks: 0").wait_for()
     page.get_by_role("button", name="Add one").click()

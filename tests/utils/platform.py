@@ -74,6 +74,7 @@ class Platform:
     admin_token: str = field(default_factory=lambda: "shub_admin_" + secrets.token_hex(16))
     namespace: str = field(default_factory=lambda: "t" + secrets.token_hex(4))
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    agent_env: dict[str, dict[str, str]] = field(default_factory=dict)
     repos: dict[str, LocalRepo] = field(default_factory=dict)
 
     @property
@@ -96,8 +97,6 @@ class Platform:
             SPACEHUB_ADMIN_TOKEN=self.admin_token,
             SPACEHUB_INTERNAL_TOKEN="internal-" + self.namespace,
             SPACEHUB_ROUTING=self.routing,
-            SPACEHUB_HOST_ID=f"host-{self.namespace}",
-            SPACEHUB_AGENT_FLAVORS=json.dumps(self.agent_flavors.split(",")),
             SPACEHUB_DRAIN_SECONDS="1",
             SPACEHUB_RECONCILE_INTERVAL="2",
             SPACEHUB_HEARTBEAT_INTERVAL="2",
@@ -115,28 +114,42 @@ class Platform:
     def start(self) -> Platform:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
-        self._spawn("controller")
-        self._spawn("proxy")
+        self._spawn("controller", "controller")
+        self._spawn("proxy", "proxy")
         self._wait_http(f"{self.controller_url}/healthz")
         self._wait_http(f"{self.url}/healthz")
         if self.with_agent:
-            self._spawn("agent")
-            self._wait_for_host()
+            self.start_agent("agent", host_id=f"host-{self.namespace}", flavors=self.agent_flavors)
         return self
 
-    def _spawn(self, name: str) -> None:
-        log = (self.data_dir / "logs" / f"{name}.log").open("ab")
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "spacehub.cli", name],
-            env=self.env,
+    def start_agent(self, key: str, *, host_id: str, flavors: str, **settings: str) -> None:
+        """An agent for host `host_id` serving `flavors` (comma-separated); `settings` are extra
+        SPACEHUB_ variables (lower-case names), e.g. agent_gpus='["0", "1"]'."""
+        env = {
+            "SPACEHUB_HOST_ID": host_id,
+            "SPACEHUB_AGENT_FLAVORS": json.dumps(flavors.split(",")),
+            "SPACEHUB_AGENT_CPUS": "1000",
+            "SPACEHUB_AGENT_MEMORY": "16Ti",
+        }
+        env.update({f"SPACEHUB_{name.upper()}": value for name, value in settings.items()})
+        self.agent_env[key] = env
+        self._spawn(key, "agent", env)
+        self._wait_for_host(host_id)
+
+    def _spawn(self, key: str, command: str, extra: dict[str, str] | None = None) -> None:
+        log = (self.data_dir / "logs" / f"{key}.log").open("ab")
+        self.processes[key] = subprocess.Popen(
+            [sys.executable, "-m", "spacehub.cli", command],
+            env={**self.env, **(extra or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
-    def restart(self, name: str) -> None:
-        self.stop_process(name)
-        self._spawn(name)
+    def restart(self, key: str) -> None:
+        self.stop_process(key)
+        command = "agent" if key in self.agent_env else key
+        self._spawn(key, command, self.agent_env.get(key))
 
     def stop_process(self, name: str, sig: int = 15) -> None:
         process = self.processes.pop(name, None)
@@ -160,13 +173,13 @@ class Platform:
             time.sleep(0.2)
         raise RuntimeError(f"{url} did not come up; logs:\n{self.process_logs()}")
 
-    def _wait_for_host(self, timeout: float = 60) -> None:
+    def _wait_for_host(self, host_id: str, timeout: float = 60) -> None:
         import redis
 
         client = redis.Redis.from_url(self.redis_url)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if client.exists(f"{self.namespace}:host:host-{self.namespace}"):
+            if client.exists(f"{self.namespace}:host:{host_id}"):
                 return
             time.sleep(0.3)
         raise RuntimeError(f"the agent did not register; logs:\n{self.process_logs()}")
@@ -190,7 +203,7 @@ class Platform:
     def remove_containers(self) -> None:
         for container in self.containers():
             container.remove(force=True)
-        if self.with_agent:
+        if self.agent_env:
             from spacehub.agent.network import remove_app_network
 
             remove_app_network(docker.from_env(), f"{self.namespace}-apps")

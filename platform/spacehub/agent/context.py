@@ -7,11 +7,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import httpx
 import redis
 
 from spacehub.agent.drivers.base import RuntimeDriver
+
+if TYPE_CHECKING:
+    from spacehub.agent.capacity import Admission
 from spacehub.config import Settings, get_settings
 from spacehub.queue.flavors import Flavor, load_flavors
 from spacehub.queue.spec import DeploySpec
@@ -117,9 +121,21 @@ class AgentContext:
 
     @cached_property
     def driver(self) -> RuntimeDriver:
+        if self.settings.agent_driver == "process":
+            from spacehub.agent.drivers.process import ProcessDriver
+
+            return ProcessDriver(self)
         from spacehub.agent.drivers.docker import DockerDriver
 
         return DockerDriver(self)
+
+    @cached_property
+    def admission(self) -> Admission:
+        from spacehub.agent.capacity import Admission, host_capacity
+
+        return Admission(
+            self.redis, self.keys, self.host_id, host_capacity(self.settings), self.driver, self.flavors
+        )
 
     @cached_property
     def hub_url_for_apps(self) -> str:

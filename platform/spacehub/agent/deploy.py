@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,25 +28,55 @@ APP_PORTS = {"gradio": 7860, "streamlit": 8501}
 FAILURE_LOG_LINES = 40
 
 
-def run_deploy(agent: AgentContext, build_id: int) -> None:
-    spec = agent.hub.fetch_spec(build_id)
-    if spec is None or not spec.current:
-        log.info("build %s is gone or superseded; nothing to do", build_id)
-        return
-    build_log = LogWriter(agent.redis, agent.keys.build_log(build_id))
+def run_deploy(agent: AgentContext, build_id: int, job_id: str) -> None:
+    """The whole job; the capacity the worker reserved for it is released once its app exists."""
+    admission = agent.admission
+    try:
+        spec = agent.hub.fetch_spec(build_id)
+        if spec is None or not spec.current:
+            log.info("build %s is gone or superseded; nothing to do", build_id)
+            return
+        reservation = admission.reservation(job_id)
+        artifact = obtain_artifact(agent, spec)
+        if artifact is not None:
+            start(
+                agent,
+                spec,
+                artifact,
+                reservation.gpus if reservation else [],
+                on_created=lambda: admission.release(job_id),
+            )
+    finally:
+        admission.release(job_id)
+
+
+def obtain_artifact(agent: AgentContext, spec: DeploySpec) -> str | None:
+    """What to run: the build's image already on this host, from the registry, or built now.
+    Reports the build's progress; None when the build failed (reported)."""
+    driver = agent.driver
+    existing = driver.find_artifact(spec)
+    if existing is None and agent.settings.registry:
+        existing = driver.pull_artifact(spec, agent.settings.registry)
+    if existing is not None:
+        agent.report(EventType.APP_STARTING, spec, image=existing)
+        return existing
+    build_log = LogWriter(agent.redis, agent.keys.build_log(spec.build_id))
     agent.report(EventType.BUILD_STARTED, spec)
     build_log.write(f"==> Building {spec.space_name} at {spec.sha[:12]} on {agent.host_id}")
     try:
         artifact = build(agent, spec, build_log)
+        if agent.settings.registry:
+            build_log.write(f"==> Pushing the image to {agent.settings.registry}")
+            driver.push_artifact(artifact, agent.settings.registry)
     except BuildFailed as exc:
         build_log.write(f"==> Build failed\n{exc.message}")
         build_log.end()
         agent.report(EventType.BUILD_FAILED, spec, message=f"Build failed:\n{exc.message}")
-        return
+        return None
     build_log.write("==> Build succeeded")
     build_log.end()
     agent.report(EventType.APP_STARTING, spec, image=artifact)
-    start(agent, spec, artifact)
+    return artifact
 
 
 def build(agent: AgentContext, spec: DeploySpec, build_log: LogWriter) -> str:
@@ -57,7 +88,9 @@ def build(agent: AgentContext, spec: DeploySpec, build_log: LogWriter) -> str:
         return agent.driver.build(spec, source, build_log)
 
 
-def start(agent: AgentContext, spec: DeploySpec, artifact: str) -> None:
+def start(
+    agent: AgentContext, spec: DeploySpec, artifact: str, gpus: list[str], on_created: Callable[[], None]
+) -> None:
     run_log = LogWriter(agent.redis, agent.keys.run_log(spec.space_id), maxlen=RUN_LOG_MAXLEN)
     run_log.write(f"===== Application Startup at {now_iso()} =====")
     run_log.flush()
@@ -68,10 +101,12 @@ def start(agent: AgentContext, spec: DeploySpec, artifact: str) -> None:
         build_id=spec.build_id,
         subdomain=spec.subdomain,
         port=spec.app_port or APP_PORTS.get(spec.sdk, 7860),
-        env=app_environment(agent, spec),
+        env=app_environment(agent, spec, gpus),
         flavor=spec.flavor,
+        gpu_ids=tuple(gpus),
     )
     instance = agent.driver.start(launch)
+    on_created()
     healthy, reason = wait_until_healthy(agent, spec, instance)
     if not healthy:
         ship_logs_if_missed(agent, spec, instance.id, run_log)
@@ -145,7 +180,7 @@ def retire_replaced(agent: AgentContext, spec: DeploySpec, keep: str) -> None:
         agent.driver.stop(instance.id, timeout=10)
 
 
-def app_environment(agent: AgentContext, spec: DeploySpec) -> dict[str, str]:
+def app_environment(agent: AgentContext, spec: DeploySpec, gpus: list[str]) -> dict[str, str]:
     """Variables and secrets, then what the platform sets (which they cannot override)."""
     flavor = spec.flavor
     env = {**spec.variables, **spec.secrets}
@@ -163,6 +198,8 @@ def app_environment(agent: AgentContext, spec: DeploySpec) -> dict[str, str]:
         NO_PROXY="localhost,127.0.0.1,::1",
         no_proxy="localhost,127.0.0.1,::1",
     )
+    if gpus:
+        env.update(NVIDIA_VISIBLE_DEVICES=",".join(gpus), CUDA_VISIBLE_DEVICES=",".join(gpus))
     if spec.sdk == "gradio":
         env.update(
             GRADIO_SERVER_NAME="0.0.0.0",

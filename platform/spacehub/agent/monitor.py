@@ -6,7 +6,6 @@ same behaviour; a poll every two seconds bounds how late a crash is noticed."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -15,9 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
 from spacehub.agent.context import AgentContext
 from spacehub.agent.drivers.base import Instance, InstanceState
+from spacehub.stages import IN_PROGRESS_STAGES
 from spacehub.state.events import Event, EventType
+from spacehub.state.hosts import HostDirectory, HostRecord
 from spacehub.state.logs import RUN_LOG_MAXLEN, LogWriter, now_iso
 from spacehub.state.routes import SpaceRecord
 
@@ -36,6 +40,7 @@ class Monitor:
     _shippers: dict[str, threading.Thread] = field(default_factory=dict)
     _running: set[str] = field(default_factory=set)
     _stale: dict[str, int] = field(default_factory=dict)
+    _disk: dict[str, int] = field(default_factory=dict)
 
     def start(self) -> list[threading.Thread]:
         threads = [
@@ -46,6 +51,12 @@ class Monitor:
                 daemon=True,
             ),
             threading.Thread(target=self._loop, args=(self.poll, POLL_SECONDS), name="monitor", daemon=True),
+            threading.Thread(
+                target=self._loop,
+                args=(self.hygiene, self.agent.settings.hygiene_interval),
+                name="hygiene",
+                daemon=True,
+            ),
         ]
         for thread in threads:
             thread.start()
@@ -66,24 +77,47 @@ class Monitor:
 
     def heartbeat(self) -> None:
         agent = self.agent
-        instances = [i for i in agent.driver.list() if i.state == InstanceState.RUNNING]
-        key = agent.keys.host(agent.host_id)
-        pipe = agent.redis.pipeline()
-        pipe.hset(
-            key,
-            mapping={
-                "host": agent.host_id,
-                "flavors": json.dumps(self.flavors),
-                "cpus": os.cpu_count() or 1,
-                "advertise": agent.settings.advertise_address,
-                "instances": json.dumps([{"space": i.space_id, "build": i.build_id} for i in instances]),
-                "last_seen": time.time(),
-                "pid": os.getpid(),
-            },
+        admission = agent.admission
+        capacity = admission.capacity
+        self._release_finished_reservations()
+        record = HostRecord(
+            host=agent.host_id,
+            flavors=self.flavors,
+            cpus=capacity.cpus,
+            memory=capacity.memory,
+            gpus=list(capacity.gpus),
+            gpu_model=capacity.gpu_model,
+            driver=agent.settings.agent_driver,
+            advertise=agent.settings.advertise_address,
+            last_seen=time.time(),
+            allocations=admission.allocations(),
+            disk=self._disk,
+            pid=os.getpid(),
         )
-        pipe.expire(key, int(agent.settings.heartbeat_interval * 3) + 1)
-        pipe.sadd(agent.keys.hosts, agent.host_id)
-        pipe.execute()
+        HostDirectory(agent.redis, agent.keys).heartbeat(record, agent.settings.heartbeat_interval * 3 + 1)
+
+    def _release_finished_reservations(self) -> None:
+        """A job that ended (or whose worker died) holds no capacity any more."""
+        for job_id in self.agent.admission.reservations():
+            try:
+                status = Job.fetch(job_id, connection=self.agent.redis).get_status(refresh=True)
+            except NoSuchJobError:
+                status = None
+            if status not in (JobStatus.QUEUED, JobStatus.STARTED):
+                self.agent.admission.release(job_id)
+
+    # Disk hygiene -------------------------------------------------------------------------------
+
+    def hygiene(self) -> None:
+        """Drop images nobody will run again (keep the live build and the one before it), bound
+        the build cache, and measure what the host's disk holds for the operator."""
+        records = self.agent.routes.get_all_routes()
+        keep: dict[int, set[int]] = {}
+        for record in records.values():
+            wanted = {b for b in (record.build, record.live_build, record.current_build) if b}
+            keep[record.id] = wanted
+        self.agent.driver.prune(keep, self.agent.settings.build_cache_limit)
+        self._disk = self.agent.driver.disk_usage()
 
     # Containers ---------------------------------------------------------------------------------
 
@@ -149,7 +183,11 @@ class Monitor:
         container is never removed between its start and its route switch."""
         wanted = record is not None and (
             record.is_live(instance.build_id, self.agent.host_id)
-            or (record.current_build == instance.build_id and instance.state != InstanceState.EXITED)
+            or (
+                record.current_build == instance.build_id
+                and record.stage in IN_PROGRESS_STAGES
+                and instance.state != InstanceState.EXITED
+            )
         )
         if wanted:
             self._stale.pop(instance.id, None)

@@ -1,21 +1,96 @@
-"""An agent's job worker: an RQ worker on the queues of the flavors this host serves."""
+"""An agent's job worker: an RQ worker that takes a job only when its host has the capacity for it.
+
+Before each dequeue it looks, under the host's admission lock, at what the host's apps and
+in-flight jobs take, listens only on the queues of flavors that still fit, and reserves the job's
+share (GPU device ids included) as it takes it. A GPU space therefore waits in its queue while
+every GPU is taken, and starts as soon as one frees."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import time
+from typing import Any
 
 import redis
 from rq import Queue, Worker
+from rq.exceptions import StopRequested
+from rq.job import Job
 
+from spacehub.agent.capacity import fits, free_gpus
+from spacehub.agent.context import AgentContext
 from spacehub.config import get_settings
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 1.0
+
+
+class CapacityWorker(Worker):
+    def __init__(self, *args: Any, agent: AgentContext, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.agent = agent
+        self.all_queues = list(self.queues)
+        self.admission = agent.admission
+
+    def flavor_of(self, queue: Queue) -> str:
+        return queue.name.removeprefix(f"{self.agent.settings.namespace}.")
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        self.procline("Waiting for a job this host has room for")
+        while True:
+            if self._stop_requested:
+                raise StopRequested()
+            self.heartbeat()
+            if self.should_run_maintenance_tasks:
+                self.run_maintenance_tasks()
+            try:
+                result = self._admit_one()
+            except (redis.ConnectionError, TimeoutError) as exc:
+                log.warning("cannot take jobs now: %s", exc)
+                result = None
+            if result is not None:
+                self.heartbeat()
+                return result
+            time.sleep(POLL_SECONDS)
+
+    def _admit_one(self) -> tuple[Job, Queue] | None:
+        with self.admission.locked():
+            allocations = self.admission.allocations()
+            capacity = self.admission.capacity
+            servable = [
+                q
+                for q in self.all_queues
+                if (flavor := self.agent.flavors.get(self.flavor_of(q)))
+                and fits(capacity, allocations, flavor)
+            ]
+            if not servable:
+                return None
+            result = Queue.dequeue_any(
+                servable,
+                None,
+                connection=self.connection,
+                job_class=self.job_class,
+                serializer=self.serializer,
+                death_penalty_class=self.death_penalty_class,
+            )
+            if result is None:
+                return None
+            job, queue = result
+            flavor = self.agent.flavors[self.flavor_of(queue)]
+            gpus = free_gpus(capacity, allocations)[: flavor.gpus]
+            self.admission.reserve(job.id, flavor, gpus)
+            log.info("took %s for %s%s", job.id, flavor.name, f" on GPUs {','.join(gpus)}" if gpus else "")
+            return job, queue
 
 
 def run_worker(name: str, queue_names: list[str]) -> None:
     settings = get_settings()
     connection = redis.Redis.from_url(settings.resolved_redis_url)
+    agent = AgentContext(settings=settings, redis=connection)
     queues = [Queue(queue_name, connection=connection) for queue_name in queue_names]
-    worker = Worker(queues, connection=connection, name=name)
+    worker = CapacityWorker(queues, connection=connection, name=name, agent=agent)
     worker.work(with_scheduler=False, logging_level="INFO")
 
 

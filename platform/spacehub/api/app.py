@@ -20,7 +20,7 @@ from spacehub.config import Settings
 from spacehub.controller.accounts import ensure_admin
 from spacehub.controller.context import ControllerContext
 from spacehub.controller.events import consume_events
-from spacehub.controller.reconciler import run_reconciler
+from spacehub.controller.reconciler import Reconciler
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def start_background(ctx: ControllerContext) -> tuple[threading.Event, list[thre
     threads = [
         threading.Thread(target=consume_events, args=(ctx, stop), name="events", daemon=True),
         threading.Thread(
-            target=run_reconciler, args=(ctx, ctx.settings.instance_id, stop), name="reconciler", daemon=True
+            target=Reconciler(ctx, ctx.settings.instance_id).run, args=(stop,), name="reconciler", daemon=True
         ),
     ]
     for thread in threads:

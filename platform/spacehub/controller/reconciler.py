@@ -1,22 +1,201 @@
-"""Drives actual state toward desired state, so that no space stays stuck in an intermediate
-stage whatever dies: a lost build job fails its build, a wiped Redis gets its records back."""
+"""Drives actual state toward desired state, so that no space stays stuck whatever dies:
+
+- a build whose job vanished or failed without a report fails with the reason; a job whose host
+  stopped answering (its agent died mid-job) is queued again, on whichever host takes it;
+- a job nobody can take yet says why (no host serves the flavor, every one is full);
+- a space served by a host whose heartbeats stopped is started again elsewhere;
+- a space idle past its sleep time goes to sleep;
+- records the route table lost (a Redis restart) are published again."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from dataclasses import dataclass, field
 
 import redis
 from sqlalchemy import select
 
 from spacehub.controller.buildlogs import close_build_log, persist_build_log
 from spacehub.controller.context import ControllerContext
-from spacehub.controller.spaces import fail_build, publish
-from spacehub.db.models import Build, BuildStatus, Space
-from spacehub.queue.scheduling import JobState, job_id_for_build, job_state
+from spacehub.controller.spaces import fail_build, publish, set_stage, sleep, start_again
+from spacehub.db.models import Build, BuildStatus, Space, utcnow
+from spacehub.queue.scheduling import JobState, job_id_for_build, job_state, job_worker, requeue_deploy
 from spacehub.stages import Stage
+from spacehub.state.hosts import HostDirectory, HostRecord, last_activity
 
 log = logging.getLogger(__name__)
+
+MAX_JOB_RETRIES = 3
+WAITING_NOTICE_SECONDS = 3.0
+
+
+@dataclass
+class Reconciler:
+    ctx: ControllerContext
+    instance_id: str
+    missing_since: dict[str, float] = field(default_factory=dict)
+    retries: dict[int, int] = field(default_factory=dict)
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.reconcile_once()
+            except redis.ConnectionError as exc:
+                log.warning("reconciler: Redis unavailable (%s)", exc)
+            except Exception:
+                log.exception("reconciler pass failed")
+            stop.wait(self.ctx.settings.reconcile_interval)
+
+    def reconcile_once(self) -> None:
+        publish_instance(self.ctx, self.instance_id)
+        republish_spaces(self.ctx)
+        hosts = HostDirectory(self.ctx.redis, self.ctx.keys).alive()
+        lost = self.lost_hosts(hosts)
+        self.check_builds(hosts, lost)
+        self.reschedule_from(lost)
+        self.put_idle_spaces_to_sleep()
+
+    # Hosts -------------------------------------------------------------------------------------
+
+    def lost_hosts(self, alive: dict[str, HostRecord]) -> set[str]:
+        """Hosts gone silent for longer than the grace period (a Redis restart that forgot every
+        heartbeat is not a reason to move anything: hosts report again within one interval)."""
+        now = time.monotonic()
+        with self.ctx.session() as session:
+            serving = {
+                h for h in session.scalars(select(Space.host_id).where(Space.host_id.is_not(None))) if h
+            }
+        known = HostDirectory(self.ctx.redis, self.ctx.keys).known() | serving
+        for host in list(self.missing_since):
+            if host in alive:
+                del self.missing_since[host]
+        for host in known - set(alive):
+            self.missing_since.setdefault(host, now)
+        grace = self.ctx.settings.host_loss_grace
+        return {host for host, since in self.missing_since.items() if now - since >= grace}
+
+    def reschedule_from(self, lost: set[str]) -> None:
+        if not lost:
+            return
+        with self.ctx.session() as session:
+            stranded = session.scalars(
+                select(Space).where(Space.host_id.in_(lost), Space.live_build_id.is_not(None))
+            ).all()
+            for space in stranded:
+                build = space.live_build
+                host = space.host_id
+                log.warning(
+                    "space %s: host %s stopped answering; starting it elsewhere", space.repo.full_name, host
+                )
+                self.ctx.routes.delete_route(space.subdomain, space.live_build_id)
+                space.live_build_id = None
+                space.host_id = space.container_id = space.upstream = None
+                current = space.current_build
+                if current is not None and current.status.is_active:
+                    set_stage(
+                        self.ctx, space, Stage.BUILDING, f"Host {host} stopped answering; building elsewhere"
+                    )
+                elif build is not None:
+                    start_again(
+                        self.ctx, session, space, build, f"Host {host} stopped answering; moving the app"
+                    )
+
+    # Builds and jobs ----------------------------------------------------------------------------
+
+    def check_builds(self, hosts: dict[str, HostRecord], lost: set[str]) -> None:
+        with self.ctx.session() as session:
+            active = session.scalars(
+                select(Build).where(
+                    Build.status.in_([BuildStatus.QUEUED, BuildStatus.BUILDING, BuildStatus.STARTING])
+                )
+            ).all()
+            for build in active:
+                space = session.get(Space, build.space_id)
+                if space is None:
+                    continue
+                job_id = job_id_for_build(build.id)
+                state, reason = job_state(self.ctx.redis, job_id)
+                if state == JobState.WAITING:
+                    self.explain_wait(space, build, hosts)
+                elif state == JobState.RUNNING:
+                    worker = job_worker(self.ctx.redis, job_id) or ""
+                    if worker.split(".", 1)[0] in lost:
+                        self.retry(space, build, f"host {worker.split('.', 1)[0]} stopped answering")
+                elif state in (JobState.MISSING, JobState.FAILED) and space.current_build_id == build.id:
+                    if "abandoned" in reason.lower() or "AbandonedJobError" in reason:
+                        self.retry(space, build, "its worker stopped")
+                    else:
+                        self.fail(space, build, f"the deploy job stopped without finishing: {reason}")
+
+    def retry(self, space: Space, build: Build, why: str) -> None:
+        attempts = self.retries.get(build.id, 0) + 1
+        self.retries[build.id] = attempts
+        if attempts > MAX_JOB_RETRIES:
+            self.fail(space, build, f"gave up after {MAX_JOB_RETRIES} attempts: {why}")
+            return
+        log.warning("build %s: %s; queueing it again (attempt %d)", build.id, why, attempts)
+        timeout = self.ctx.settings.build_timeout + self.ctx.settings.default_startup_timeout + 300
+        requeue_deploy(self.ctx.queue(space.hardware), build.id, timeout)
+        set_stage(self.ctx, space, space.stage, f"Retrying: {why}")
+
+    def fail(self, space: Space, build: Build, message: str) -> None:
+        stage = Stage.RUNTIME_ERROR if build.status == BuildStatus.STARTING else Stage.BUILD_ERROR
+        log.warning("build %s of space %s: %s", build.id, space.repo_id, message)
+        if build.status != BuildStatus.STARTING:
+            close_build_log(self.ctx, build.id, f"==> {message}")
+            persist_build_log(self.ctx, build.id)
+        fail_build(self.ctx, space, build, stage, message)
+
+    def explain_wait(self, space: Space, build: Build, hosts: dict[str, HostRecord]) -> None:
+        """Say why a queued job is not taken: no host serves its flavor, or all of them are full."""
+        if (utcnow() - build.created_at).total_seconds() < WAITING_NOTICE_SECONDS:
+            return
+        flavor = self.ctx.flavors.get(build.flavor)
+        serving = [h for h in hosts.values() if build.flavor in h.flavors]
+        if flavor is None:
+            reason = f"hardware {build.flavor} is not configured"
+        elif not serving:
+            reason = f"no host serving {build.flavor} is connected"
+        else:
+            details = "; ".join(f"{h.host}: {describe_fullness(h, flavor.gpus)}" for h in serving)
+            reason = f"every host serving {build.flavor} is full ({details}); it starts when capacity frees"
+        message = f"Waiting for hardware: {reason}"
+        if space.message != message and space.current_build_id == build.id:
+            set_stage(self.ctx, space, space.stage, message)
+
+    # Sleep --------------------------------------------------------------------------------------
+
+    def put_idle_spaces_to_sleep(self) -> None:
+        now = time.time()
+        with self.ctx.session() as session:
+            running = session.scalars(
+                select(Space).where(Space.stage == Stage.RUNNING, Space.sdk != "static")
+            ).all()
+            for space in running:
+                sleep_after = self.sleep_time(space)
+                if sleep_after is None or space.started_at is None:
+                    continue
+                last = max(
+                    space.started_at.timestamp(),
+                    last_activity(self.ctx.redis, self.ctx.keys, space.repo_id) or 0.0,
+                )
+                if now - last >= sleep_after:
+                    log.info("space %s idle for %.0f s: sleeping", space.repo.full_name, now - last)
+                    sleep(self.ctx, space, now - last)
+
+    def sleep_time(self, space: Space) -> int | None:
+        if space.sleep_time is not None:
+            return None if space.sleep_time < 0 else space.sleep_time
+        flavor = self.ctx.flavors.get(space.hardware)
+        return flavor.default_sleep_seconds if flavor else None
+
+
+def describe_fullness(host: HostRecord, gpus_needed: int) -> str:
+    if gpus_needed:
+        return f"{len(host.used_gpus)} of {len(host.gpus)} GPUs in use"
+    return f"{host.used_cpu:g} of {host.cpus:g} vCPUs allocated"
 
 
 def publish_instance(ctx: ControllerContext, instance_id: str) -> None:
@@ -33,29 +212,6 @@ def publish_instance(ctx: ControllerContext, instance_id: str) -> None:
     )
 
 
-def check_builds(ctx: ControllerContext) -> None:
-    """Fail builds whose job is gone or failed without a report (agent killed, job timed out)."""
-    with ctx.session() as session:
-        active = session.scalars(
-            select(Build).where(
-                Build.status.in_([BuildStatus.QUEUED, BuildStatus.BUILDING, BuildStatus.STARTING])
-            )
-        ).all()
-        for build in active:
-            state, reason = job_state(ctx.redis, job_id_for_build(build.id))
-            if state not in (JobState.MISSING, JobState.FAILED):
-                continue
-            space = session.get(Space, build.space_id)
-            if space is None:
-                continue
-            stage = Stage.RUNTIME_ERROR if build.status == BuildStatus.STARTING else Stage.BUILD_ERROR
-            message = f"the deploy job stopped without finishing: {reason}"
-            log.warning("build %s of space %s: %s", build.id, space.repo_id, message)
-            close_build_log(ctx, build.id, f"==> {message}")
-            persist_build_log(ctx, build.id)
-            fail_build(ctx, space, build, stage, message)
-
-
 def republish_spaces(ctx: ControllerContext) -> None:
     """Restore space records the route table lost (a Redis restart)."""
     known = {m.decode() for m in ctx.redis.smembers(ctx.keys.spaces)}
@@ -63,20 +219,3 @@ def republish_spaces(ctx: ControllerContext) -> None:
         for space in session.scalars(select(Space)):
             if space.subdomain not in known:
                 publish(ctx, space)
-
-
-def reconcile_once(ctx: ControllerContext, instance_id: str) -> None:
-    publish_instance(ctx, instance_id)
-    republish_spaces(ctx)
-    check_builds(ctx)
-
-
-def run_reconciler(ctx: ControllerContext, instance_id: str, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            reconcile_once(ctx, instance_id)
-        except redis.ConnectionError as exc:
-            log.warning("reconciler: Redis unavailable (%s)", exc)
-        except Exception:
-            log.exception("reconciler pass failed")
-        stop.wait(ctx.settings.reconcile_interval)

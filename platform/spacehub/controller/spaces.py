@@ -15,7 +15,7 @@ from spacehub.controller.context import ControllerContext
 from spacehub.controller.repos import allocate_subdomain, copy_repo, open_git
 from spacehub.db.models import Build, BuildStatus, Repo, Space, SpaceSecret, SpaceVariable, utcnow
 from spacehub.db.session import after_commit
-from spacehub.queue.scheduling import cancel_job, enqueue_deploy, job_id_for_build
+from spacehub.queue.scheduling import cancel_job, enqueue_deploy, job_id_for_build, requeue_deploy
 from spacehub.spec.check import AppSpec, NoAppFile, check_space
 from spacehub.spec.config import ConfigError
 from spacehub.spec.frontmatter import FrontMatterError, json_safe, parse_front_matter
@@ -179,6 +179,42 @@ def pause(ctx: ControllerContext, session: Session, space: Space) -> None:
     set_stage(ctx, space, Stage.PAUSED, "Paused by its owner")
 
 
+def start_again(ctx: ControllerContext, session: Session, space: Space, build: Build, message: str) -> None:
+    """Run an earlier, successful build's app again (a wake, a move off a lost host). The agent
+    reuses its image where it has it, pulls it from the registry, or builds it again."""
+    space.current_build_id = build.id
+    build.status, build.error_message, build.finished_at = BuildStatus.STARTING, None, None
+    set_stage(ctx, space, progress_stage(space, BuildStatus.STARTING), message)
+    timeout = ctx.settings.build_timeout + ctx.settings.default_startup_timeout + 300
+    queue, build_id = ctx.queue(space.hardware), build.id
+    after_commit(session, lambda: requeue_deploy(queue, build_id, timeout))
+
+
+def sleep(ctx: ControllerContext, space: Space, idle_seconds: float) -> None:
+    """Stop an idle app; its image stays, and a visit wakes it."""
+    stop_serving(ctx, space)
+    hours = idle_seconds / 3600
+    idle = (
+        f"{hours:.0f} h"
+        if hours >= 1
+        else f"{idle_seconds / 60:.0f} min"
+        if idle_seconds >= 60
+        else f"{idle_seconds:.0f} s"
+    )
+    set_stage(ctx, space, Stage.SLEEPING, f"Sleeping after {idle} without visitors; a visit wakes it up")
+
+
+def wake(ctx: ControllerContext, session: Session, space: Space) -> None:
+    """A visit to a sleeping space: start its last build again (paused spaces stay paused)."""
+    if space.stage != Stage.SLEEPING or space.paused:
+        return
+    build = space.current_build
+    if build is None or build.sha != space.desired_sha:
+        restart(ctx, session, space)
+        return
+    start_again(ctx, session, space, build, "Waking up")
+
+
 def stop_serving(ctx: ControllerContext, space: Space) -> None:
     """Take the app out of the route table; its agent removes the container when it sees that."""
     ctx.routes.delete_route(space.subdomain)
@@ -217,6 +253,10 @@ def apply_event(ctx: ControllerContext, session: Session, event: Event) -> None:
     but their own build record (and a late `app.running` of an older build is still recorded as
     what serves, since its container does)."""
     space = session.get(Space, event.space_id)
+    if event.type == EventType.WAKE_REQUESTED:
+        if space is not None:
+            wake(ctx, session, space)
+        return
     build = session.get(Build, event.build_id)
     if space is None or build is None or build.space_id != space.repo_id:
         return

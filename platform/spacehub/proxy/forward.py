@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -153,7 +153,10 @@ async def forward_http(
 
 
 async def forward_websocket(
-    request: web.BaseRequest, session: aiohttp.ClientSession, upstream: Upstream
+    request: web.BaseRequest,
+    session: aiohttp.ClientSession,
+    upstream: Upstream,
+    on_client_message: Callable[[], Awaitable[None]] | None = None,
 ) -> web.StreamResponse:
     """Open the same WebSocket upstream (offering the client's subprotocols), accept the client's
     with the subprotocol the upstream chose, then relay frames both ways until either side closes."""
@@ -180,7 +183,7 @@ async def forward_websocket(
     )
     try:
         await client_ws.prepare(request)
-        await _relay(client_ws, upstream_ws)
+        await _relay(client_ws, upstream_ws, on_client_message)
     finally:
         await upstream_ws.close()
         if not client_ws.closed:
@@ -188,12 +191,22 @@ async def forward_websocket(
     return client_ws
 
 
-async def _relay(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
+async def _relay(
+    client: web.WebSocketResponse,
+    upstream: aiohttp.ClientWebSocketResponse,
+    on_client_message: Callable[[], Awaitable[None]] | None,
+) -> None:
     async def pump(
         source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
         target: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
     ) -> None:
         async for message in source:
+            if (
+                source is client
+                and on_client_message is not None
+                and message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
+            ):
+                await on_client_message()
             if message.type == aiohttp.WSMsgType.TEXT:
                 await target.send_str(message.data)
             elif message.type == aiohttp.WSMsgType.BINARY:

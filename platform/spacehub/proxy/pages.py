@@ -21,7 +21,7 @@ _TITLES = {
     Stage.CONFIG_ERROR: "This space's configuration is invalid",
     Stage.NO_APP_FILE: "This space has no app yet",
     Stage.PAUSED: "This space is paused",
-    Stage.SLEEPING: "This space is sleeping",
+    Stage.SLEEPING: "This space is waking up",
     Stage.STOPPED: "This space is stopped",
     Stage.DELETING: "This space is being deleted",
     Stage.RUNNING: "This space is starting",
@@ -46,12 +46,37 @@ _PAGE = """<!doctype html>
  a {{ color: #4338ca; }}
 </style></head>
 <body><main role="main">
-<h1>{spinner}{title}</h1>
+<h1>{spinner}<span id="title">{title}</span></h1>
 <p class="name">{name}</p>
-{details}
+<div id="details">{details}</div>
 {link}
+{script}
 </main></body></html>
 """
+
+# Follows the space's stage from the app's own origin and loads the app once it answers.
+_FOLLOW = """<script>
+(function () {{
+  var url = {status_url};
+  function check() {{
+    fetch(url, {{cache: "no-store"}}).then(function (r) {{ return r.json(); }}).then(function (s) {{
+      if (s.ready) {{ window.location.reload(); return; }}
+      var details = document.getElementById("details");
+      details.textContent = "";
+      if (s.message) {{
+        var pre = document.createElement("pre");
+        pre.textContent = s.message;
+        details.appendChild(pre);
+      }}
+      var stage = document.createElement("p");
+      stage.textContent = "Stage: " + s.stage;
+      details.appendChild(stage);
+      setTimeout(check, 1500);
+    }}).catch(function () {{ setTimeout(check, 3000); }});
+  }}
+  setTimeout(check, 1000);
+}})();
+</script>"""
 
 
 def wants_html(request: web.BaseRequest) -> bool:
@@ -69,6 +94,7 @@ def render(
     stage: str | None = None,
     refresh: bool = False,
     hub_link: str | None = None,
+    status_path: str | None = None,
 ) -> web.Response:
     headers = {"Cache-Control": "no-store"}
     if refresh:
@@ -80,8 +106,16 @@ def render(
         )
     details = f"<pre>{html.escape(message)}</pre>" if message else ""
     link = f'<p><a href="{html.escape(hub_link)}">Open the space page</a></p>' if hub_link else ""
+    follow = refresh and status_path is not None
     page = _PAGE.format(
-        refresh='<meta http-equiv="refresh" content="3">\n' if refresh else "",
+        refresh=(
+            '<noscript><meta http-equiv="refresh" content="5"></noscript>\n'
+            if follow
+            else '<meta http-equiv="refresh" content="3">\n'
+            if refresh
+            else ""
+        ),
+        script=_FOLLOW.format(status_url=json.dumps(status_path).replace("</", "<\\/")) if follow else "",
         title=html.escape(title),
         spinner='<span class="spinner" aria-hidden="true"></span>' if refresh else "",
         name=html.escape(name),
@@ -91,10 +125,13 @@ def render(
     return web.Response(status=status, text=page, content_type="text/html", headers=headers)
 
 
-def space_unavailable(request: web.BaseRequest, record: SpaceRecord, hub_url: str) -> web.Response:
-    """The page of a space that exists but has no app answering right now."""
+def space_unavailable(
+    request: web.BaseRequest, record: SpaceRecord, hub_url: str, status_path: str | None = None
+) -> web.Response:
+    """The page of a space that exists but has no app answering right now; while it is on its way
+    (building, starting, waking up) the page follows it and turns into the app."""
     stage = record.stage
-    in_progress = stage in IN_PROGRESS_STAGES or stage == Stage.RUNNING
+    in_progress = stage in IN_PROGRESS_STAGES or stage in (Stage.RUNNING, Stage.SLEEPING)
     return render(
         request,
         503,
@@ -104,6 +141,7 @@ def space_unavailable(request: web.BaseRequest, record: SpaceRecord, hub_url: st
         stage=stage.value,
         refresh=in_progress,
         hub_link=f"{hub_url}/spaces/{record.name}",
+        status_path=status_path,
     )
 
 

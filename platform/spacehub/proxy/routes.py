@@ -11,10 +11,14 @@ import logging
 
 import redis.asyncio
 
+from spacehub.stages import ERROR_STAGES, Stage
 from spacehub.state.keys import Keys
 from spacehub.state.routes import SpaceRecord
 
 log = logging.getLogger(__name__)
+
+# Stages from which no upstream comes without someone acting: waiting for one is pointless.
+NOT_COMING = ERROR_STAGES | {Stage.PAUSED, Stage.STOPPED, Stage.DELETING}
 
 
 class RouteCache:
@@ -25,6 +29,7 @@ class RouteCache:
         self.by_name: dict[str, str] = {}
         self.ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Condition()
 
     def lookup(self, subdomain: str) -> SpaceRecord | None:
         return self.by_subdomain.get(subdomain.lower())
@@ -84,3 +89,20 @@ class RouteCache:
         if record is not None:
             self.by_subdomain[subdomain] = record
             self.by_name[record.name.lower()] = subdomain
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for_upstream(self, subdomain: str, timeout: float) -> SpaceRecord | None:
+        """The space's record once it has an upstream, or None after `timeout` seconds (or as soon
+        as the space can no longer get one: an error, a pause)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with self._changed:
+            while True:
+                record = self.by_subdomain.get(subdomain)
+                if record is None or record.upstream or record.stage in NOT_COMING:
+                    return record if record is not None and record.upstream else None
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    return None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), timeout=remaining)

@@ -16,15 +16,21 @@ from aiohttp import web
 from spacehub.api.urls import PATH_ROUTING_PREFIX
 from spacehub.config import Settings
 from spacehub.proxy import pages
+from spacehub.proxy.activity import Activity, is_background
 from spacehub.proxy.auth import CREDENTIAL_HEADERS, AppAccess, without_credentials
 from spacehub.proxy.forward import BodyTooLarge, Upstream, forward_http, forward_websocket
 from spacehub.proxy.routes import RouteCache
+from spacehub.stages import IN_PROGRESS_STAGES, Stage
 from spacehub.state.keys import Keys
 from spacehub.state.routes import SpaceRecord
 
 log = logging.getLogger(__name__)
 
 INTERNAL_PREFIX = "/api/internal"
+# On every app's origin: its stage, for the pages that wait for it (the app never sees this path).
+STATUS_PATH = "/.spacehub/status"
+# Stages in which an API request is worth holding: the app is on its way.
+WAITABLE = IN_PROGRESS_STAGES | {Stage.SLEEPING, Stage.RUNNING}
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class EdgeProxy:
         )
         self.session: aiohttp.ClientSession | None = None
         self.access = AppAccess(settings, self.controller)
+        self.activity = Activity(routes.redis, routes.keys)
 
     async def start(self) -> None:
         self.session = aiohttp.ClientSession(
@@ -113,10 +120,30 @@ class EdgeProxy:
             return pages.no_such_space(request)  # the same answer as for a space that does not exist
         extra = (("Set-Cookie", decision.set_cookie),) if decision.set_cookie else ()
         hub_url = self.settings.resolved_public_url
+        if app.path.split("?", 1)[0] == STATUS_PATH:
+            return web.json_response(
+                {
+                    "stage": record.stage.value,
+                    "message": record.message,
+                    "ready": bool(record.upstream or record.static_sha),
+                },
+                headers={"Cache-Control": "no-store"},
+            )
         if record.static_sha:
             return await self.static(request, record, app, extra)
+        if not is_background(app.path):
+            await self.activity.touch(record.id)
         if not record.upstream:
-            return pages.space_unavailable(request, record, hub_url)
+            if record.stage == Stage.SLEEPING:
+                await self.activity.request_wake(record.id)
+            if pages.wants_html(request) or record.stage not in WAITABLE:
+                return pages.space_unavailable(request, record, hub_url, status_path=app.prefix + STATUS_PATH)
+            # An API client (gradio_client...) is held until the app answers, then forwarded.
+            awake = await self.routes.wait_for_upstream(record.subdomain, self.settings.wake_timeout)
+            if awake is None:
+                latest = self.routes.lookup(record.subdomain) or record
+                return pages.space_unavailable(request, latest, hub_url)
+            record = awake
         keep_prefix = record.sdk == "streamlit"
         path, cookie = without_credentials(
             request, (app.prefix + app.path) if keep_prefix else (app.path or "/")
@@ -134,7 +161,7 @@ class EdgeProxy:
             response_headers=extra,
         )
         try:
-            return await self.forward(request, upstream)
+            return await self.forward(request, upstream, record.id)
         except aiohttp.ClientConnectionError as exc:
             log.info("app %s at %s did not answer: %s", record.name, record.upstream, exc)
             return pages.upstream_failed(request, record.name, hub_url)
@@ -161,10 +188,18 @@ class EdgeProxy:
         )
         return await self.forward(request, upstream)
 
-    async def forward(self, request: web.BaseRequest, upstream: Upstream) -> web.StreamResponse:
+    async def forward(
+        self, request: web.BaseRequest, upstream: Upstream, space_id: int | None = None
+    ) -> web.StreamResponse:
         assert self.session is not None
         if request.headers.get("Upgrade", "").lower() == "websocket":
-            return await forward_websocket(request, self.session, upstream)
+            activity = self.activity
+
+            async def on_client_message() -> None:
+                if space_id is not None:
+                    await activity.touch(space_id)
+
+            return await forward_websocket(request, self.session, upstream, on_client_message)
         return await forward_http(request, self.session, upstream, self.settings.max_body_size)
 
     def forwarding_headers(self, request: web.BaseRequest) -> dict[str, str]:

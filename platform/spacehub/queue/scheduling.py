@@ -42,6 +42,28 @@ def enqueue_deploy(queue: Queue, build_id: int, timeout: int) -> Job:
     )
 
 
+def requeue_deploy(queue: Queue, build_id: int, timeout: int) -> Job:
+    """Queue build `build_id` again (a wake, a move to another host): the previous job of that id,
+    finished or abandoned, makes way for the new one."""
+    job_id = job_id_for_build(build_id)
+    try:
+        previous = Job.fetch(job_id, connection=queue.connection)
+    except NoSuchJobError:
+        previous = None
+    if previous is not None:
+        cancel_job(queue.connection, job_id)
+        previous.delete(remove_from_queue=True)
+    return enqueue_deploy(queue, build_id, timeout)
+
+
+def job_worker(connection: redis.Redis, job_id: str) -> str | None:
+    """The name of the worker running a job, if it runs."""
+    try:
+        return Job.fetch(job_id, connection=connection).worker_name
+    except NoSuchJobError:
+        return None
+
+
 def cancel_job(connection: redis.Redis, job_id: str) -> None:
     """Stop a job wherever it is: dequeue it if it waits, kill its work horse if it runs."""
     try:

@@ -27,6 +27,7 @@ class EventType(StrEnum):
     APP_FAILED = "app.failed"
     APP_CRASHED = "app.crashed"
     APP_STOPPED = "app.stopped"
+    WAKE_REQUESTED = "wake.requested"
 
 
 @dataclass

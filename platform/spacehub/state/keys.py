@@ -59,8 +59,17 @@ class Keys:
         """Hash of one host: flavors, capacity, usage; expires when heartbeats stop."""
         return self._key("host", host_id)
 
+    def reservations(self, host_id: str) -> str:
+        """Hash: job id -> what a deploy job on that host has claimed before its app exists."""
+        return self._key("reservations", host_id)
+
+    def admission_lock(self, host_id: str) -> str:
+        return self._key("admission", host_id)
+
+    @property
+    def activity(self) -> str:
+        """Sorted set: space id -> time of its last real request (the proxy counts them)."""
+        return self._key("activity")
+
     def queue_name(self, flavor: str) -> str:
         return f"{self.namespace}.{flavor}"
-
-    def host_queue_name(self, host_id: str) -> str:
-        return f"{self.namespace}.host.{host_id}"

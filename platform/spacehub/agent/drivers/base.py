@@ -65,6 +65,25 @@ class RuntimeDriver(ABC):
         """Turn the checked-out `source` into something `start` can run (an image tag...)."""
 
     @abstractmethod
+    def find_artifact(self, spec: DeploySpec) -> str | None:
+        """The runnable result of an earlier build of `spec` on this host, if it is still here."""
+
+    def push_artifact(self, artifact: str, registry: str) -> None:  # noqa: B027 - optional
+        """Share a built artifact through a registry (drivers without one ignore it)."""
+
+    def pull_artifact(self, spec: DeploySpec, registry: str) -> str | None:
+        """The build's artifact fetched from a registry, or None."""
+        return None
+
+    def prune(self, keep: dict[int, set[int]], cache_limit: str) -> None:  # noqa: B027 - optional
+        """Remove artifacts of builds not in `keep` (space id -> build ids), keeping the newest
+        earlier one of each space as a way back; bound the build cache to `cache_limit`."""
+
+    def disk_usage(self) -> dict[str, int]:
+        """Bytes this driver holds on the host's disk, by kind."""
+        return {}
+
+    @abstractmethod
     def start(self, launch: LaunchSpec) -> Instance:
         """Start the app; returns once it is started (not necessarily healthy)."""
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +26,9 @@ from spacehub.agent.drivers.base import Instance, InstanceState, LaunchSpec, Run
 from spacehub.agent.network import ensure_app_network, gateway_address, guard_app_network, guard_bridge
 from spacehub.build.context import needs_torch, render_sdk_dockerfile, without_syntax_directive
 from spacehub.build.dockercli import build_image, find_docker_cli
+from spacehub.build.errors import BuildFailed
 from spacehub.build.runtimes import Runtimes
+from spacehub.queue.flavors import parse_size
 from spacehub.queue.spec import DeploySpec
 from spacehub.spec.config import PreloadEntry
 from spacehub.state.logs import LogWriter
@@ -152,6 +157,71 @@ class DockerDriver(RuntimeDriver):
             )
         return tag
 
+    def find_artifact(self, spec: DeploySpec) -> str | None:
+        tag = self.image_tag(spec)
+        return tag if self.runtimes.has_image(tag) else None
+
+    def push_artifact(self, artifact: str, registry: str) -> None:
+        remote = f"{registry.rstrip('/')}/{artifact}"
+        repository, tag = remote.rsplit(":", 1)
+        self.client.images.get(artifact).tag(repository, tag)
+        for status in self.client.images.push(repository, tag, stream=True, decode=True):
+            if "error" in status:
+                raise BuildFailed(f"pushing to {registry} failed: {status['error']}")
+
+    def pull_artifact(self, spec: DeploySpec, registry: str) -> str | None:
+        tag = self.image_tag(spec)
+        repository, version = f"{registry.rstrip('/')}/{tag}".rsplit(":", 1)
+        try:
+            image = self.client.images.pull(repository, tag=version)
+        except docker.errors.APIError as exc:
+            log.info("%s:%s is not in the registry (%s); building", repository, version, exc)
+            return None
+        local_repository, local_tag = tag.rsplit(":", 1)
+        image.tag(local_repository, local_tag)
+        return tag
+
+    def app_images(self) -> dict[int, dict[int, str]]:
+        """This installation's app images on this host: space id -> build id -> tag."""
+        prefix = f"spacehub/app-{self.agent.instance_id}-"
+        images: dict[int, dict[int, str]] = {}
+        for image in self.client.images.list(name="spacehub/*"):
+            for tag in image.tags:
+                repository, _, version = tag.rpartition(":")
+                if repository.startswith(prefix) and version.startswith("b") and version[1:].isdigit():
+                    images.setdefault(int(repository[len(prefix) :]), {})[int(version[1:])] = tag
+        return images
+
+    def prune(self, keep: dict[int, set[int]], cache_limit: str) -> None:
+        for space_id, builds in self.app_images().items():
+            wanted = keep.get(space_id, set())
+            if wanted:
+                older = [b for b in builds if b < max(wanted)]
+                wanted = wanted | ({max(older)} if older else set())
+            for build_id, tag in builds.items():
+                if build_id in wanted:
+                    continue
+                try:
+                    self.client.images.remove(tag)
+                    log.info("removed image %s", tag)
+                except docker.errors.APIError as exc:  # still used by a container being removed
+                    log.debug("keeping %s for now: %s", tag, exc)
+        limit = str(parse_size(cache_limit))
+        subprocess.run(
+            [self.cli, "builder", "prune", "--force", "--keep-storage", limit],
+            capture_output=True,
+            timeout=600,
+        )
+
+    def disk_usage(self) -> dict[str, int]:
+        usage = self.client.df()
+        return {
+            "images": int(sum(i.get("Size", 0) for i in usage.get("Images") or [])),
+            "containers": int(sum(c.get("SizeRw", 0) or 0 for c in usage.get("Containers") or [])),
+            "build_cache": int(sum(b.get("Size", 0) for b in usage.get("BuildCache") or [])),
+            "layers": int(usage.get("LayersSize") or 0),
+        }
+
     def _default_sdk_version(self, sdk: str) -> str:
         return (
             self.settings.default_gradio_version
@@ -167,7 +237,7 @@ class DockerDriver(RuntimeDriver):
         cpus = min(flavor.cpu, float(os.cpu_count() or 1))
         device_requests = (
             [DeviceRequest(driver="nvidia", device_ids=list(launch.gpu_ids), capabilities=[["gpu"]])]
-            if launch.gpu_ids
+            if launch.gpu_ids and self.gpu_device_requests
             else []
         )
         container = self.client.containers.run(  # type: ignore[call-overload]  # stubs lack (address, None) ports
@@ -180,6 +250,8 @@ class DockerDriver(RuntimeDriver):
                 f"{LABEL}.build": str(launch.build_id),
                 f"{LABEL}.subdomain": launch.subdomain,
                 f"{LABEL}.port": str(launch.port),
+                f"{LABEL}.flavor": launch.flavor.name,
+                f"{LABEL}.gpus": ",".join(launch.gpu_ids),
             },
             environment=launch.env,
             user="1000:1000",
@@ -198,6 +270,16 @@ class DockerDriver(RuntimeDriver):
             else None,
         )
         return self._instance(self._reload(container))
+
+    @cached_property
+    def gpu_device_requests(self) -> bool:
+        """Whether GPUs go through Docker's device requests (the NVIDIA toolkit is installed) or only
+        through NVIDIA_VISIBLE_DEVICES (`gpu_mode=env`, or no toolkit)."""
+        mode = self.settings.gpu_mode
+        if mode != "auto":
+            return mode == "device-request"
+        runtimes = self.client.info().get("Runtimes") or {}
+        return "nvidia" in runtimes or shutil.which("nvidia-container-runtime-hook") is not None
 
     def _ports(self, port: int) -> Any:
         # (address, None): publish on `address`, on a port the engine picks.

@@ -8,11 +8,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from spacehub.api.deps import AdminDep, SessionDep
+from spacehub.api.deps import AdminDep, CtxDep, SessionDep
 from spacehub.api.serializers import iso
 from spacehub.controller.accounts import create_account, find_account, issue_token, revoke_token
-from spacehub.db.models import Account, AccountKind, Membership, Token, TokenRole
+from spacehub.db.models import Account, AccountKind, Membership, Repo, RepoType, Token, TokenRole
 from spacehub.errors import BadRequest, NotFound
+from spacehub.state.hosts import HostDirectory
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -150,6 +151,86 @@ def remove_member(org: str, user: str, session: SessionDep, _: AdminDep) -> None
     if membership is None:
         raise NotFound(f"{user} is not a member of {org}")
     session.delete(membership)
+
+
+class AllocationPublic(BaseModel):
+    space: str | None
+    flavor: str
+    cpu: float
+    memory: int
+    gpus: list[str]
+
+
+class HostPublic(BaseModel):
+    host: str
+    online: bool
+    last_seen: float | None
+    flavors: list[str]
+    driver: str | None
+    cpus: float
+    memory: int
+    gpus: list[str]
+    gpu_model: str
+    used_cpu: float
+    used_memory: int
+    used_gpus: list[str]
+    allocations: list[AllocationPublic]
+    disk: dict[str, int]
+
+
+@router.get("/hosts", response_model=list[HostPublic])
+def list_hosts(ctx: CtxDep, session: SessionDep, _: AdminDep) -> list[HostPublic]:
+    """Every host that ever reported: capacity, what its apps take, heartbeat, disk use."""
+    directory = HostDirectory(ctx.redis, ctx.keys)
+    alive = directory.alive()
+    names = {r.id: r.full_name for r in session.scalars(select(Repo).where(Repo.type == RepoType.SPACE))}
+    hosts = []
+    for name in sorted(directory.known() | set(alive)):
+        record = alive.get(name)
+        if record is None:
+            hosts.append(
+                HostPublic(
+                    host=name,
+                    online=False,
+                    last_seen=None,
+                    flavors=[],
+                    driver=None,
+                    cpus=0,
+                    memory=0,
+                    gpus=[],
+                    gpu_model="",
+                    used_cpu=0,
+                    used_memory=0,
+                    used_gpus=[],
+                    allocations=[],
+                    disk={},
+                )
+            )
+            continue
+        hosts.append(
+            HostPublic(
+                host=name,
+                online=True,
+                last_seen=record.last_seen,
+                flavors=record.flavors,
+                driver=record.driver,
+                cpus=record.cpus,
+                memory=record.memory,
+                gpus=record.gpus,
+                gpu_model=record.gpu_model,
+                used_cpu=record.used_cpu,
+                used_memory=record.used_memory,
+                used_gpus=record.used_gpus,
+                allocations=[
+                    AllocationPublic(
+                        space=names.get(a.space_id), flavor=a.flavor, cpu=a.cpu, memory=a.memory, gpus=a.gpus
+                    )
+                    for a in record.allocations
+                ],
+                disk=record.disk,
+            )
+        )
+    return hosts
 
 
 @router.get("/tokens", response_model=list[TokenPublic])

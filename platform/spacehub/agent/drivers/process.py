@@ -1,0 +1,339 @@
+"""The process driver: each app in a virtualenv of its own, run as a subprocess of the host.
+
+For hosts without a Docker engine (a GPU box, a laptop). It does NOT isolate untrusted code: apps
+run as the agent's user, see the host's files and network, and get no CPU or memory limits. Use
+it only for apps you trust. Gradio and Streamlit apps on the host's Python are supported;
+Dockerfile apps and packages.txt need the Docker driver."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from spacehub.agent.drivers.base import Instance, InstanceState, LaunchSpec, RuntimeDriver
+from spacehub.build.errors import BuildFailed
+from spacehub.build.runtimes import python_minor
+from spacehub.queue.spec import DeploySpec
+from spacehub.state.logs import LogWriter
+
+if TYPE_CHECKING:
+    from spacehub.agent.context import AgentContext
+
+log = logging.getLogger(__name__)
+
+SDK_PACKAGES = {"gradio": "gradio", "streamlit": "streamlit"}
+
+
+def _free_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ProcessDriver(RuntimeDriver):
+    def __init__(self, agent: AgentContext):
+        self.agent = agent
+        self.settings = agent.settings
+        self.root = agent.settings.agent_dir / "process" / agent.host_id
+        for folder in ("runtimes", "builds", "instances", "logs"):
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+
+    # Build --------------------------------------------------------------------------------------
+
+    def _pip(
+        self, venv: Path, args: list[str], log_writer: LogWriter, constraint: Path | None = None
+    ) -> None:
+        env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+        if constraint is not None:
+            env["PIP_CONSTRAINT"] = str(constraint)
+        if self.settings.pip_index_url:
+            env["PIP_INDEX_URL"] = self.settings.pip_index_url
+        if self.settings.pip_extra_index_url:
+            env["PIP_EXTRA_INDEX_URL"] = self.settings.pip_extra_index_url
+        if self.settings.pip_find_links:
+            env["PIP_FIND_LINKS"] = str(self.settings.pip_find_links)
+        proc = subprocess.Popen(
+            [str(venv / "bin" / "python"), "-m", "pip", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        assert proc.stdout is not None
+        tail: list[str] = []
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            log_writer.write(line)
+            tail = [*tail[-30:], line]
+        if proc.wait(timeout=self.settings.build_timeout) != 0:
+            raise BuildFailed(f"pip {' '.join(args[:2])} failed:\n" + "\n".join(tail))
+
+    def _runtime(self, spec: DeploySpec, log_writer: LogWriter) -> tuple[Path, Path]:
+        """A virtualenv with the pinned SDK, shared by every build of that SDK version."""
+        minor = python_minor(spec.python_version or f"{sys.version_info.major}.{sys.version_info.minor}")
+        host = f"{sys.version_info.major}.{sys.version_info.minor}"
+        if minor != host:
+            raise BuildFailed(
+                f"this host runs Python {host}; the process driver cannot provide Python {minor}"
+            )
+        version = spec.sdk_version or (
+            self.settings.default_gradio_version
+            if spec.sdk == "gradio"
+            else self.settings.default_streamlit_version
+        )
+        runtime = self.root / "runtimes" / f"py{minor}-{spec.sdk}-{version}"
+        constraint = runtime / "constraints.txt"
+        if not (runtime / "ready").exists():
+            log_writer.write(f"==> Installing {spec.sdk} {version} for Python {minor} (once per host)")
+            shutil.rmtree(runtime, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(runtime / "venv")], check=True)
+            constraint.write_text(f"{SDK_PACKAGES[spec.sdk]}=={version}\n")
+            self._pip(
+                runtime / "venv",
+                ["install", f"{SDK_PACKAGES[spec.sdk]}=={version}", "huggingface_hub"],
+                log_writer,
+            )
+            (runtime / "ready").touch()
+        return runtime / "venv", constraint
+
+    def _build_dir(self, space_id: int, build_id: int) -> Path:
+        return self.root / "builds" / str(space_id) / f"b{build_id}"
+
+    def build(self, spec: DeploySpec, source: Path, log_writer: LogWriter) -> str:
+        if spec.sdk not in SDK_PACKAGES:
+            raise BuildFailed(
+                f"the process driver runs Gradio and Streamlit apps, not `sdk: {spec.sdk}`; "
+                "this space needs a host with the Docker driver"
+            )
+        if (source / "packages.txt").exists():
+            raise BuildFailed(
+                "packages.txt needs the Docker driver: the process driver installs no system packages"
+            )
+        base, constraint = self._runtime(spec, log_writer)
+        target = self._build_dir(spec.space_id, spec.build_id)
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        log_writer.write("==> Creating the app's virtualenv over the SDK's")
+        subprocess.run([sys.executable, "-m", "venv", str(target / "venv")], check=True)
+        # The SDK's virtualenv comes after the app's own on sys.path.
+        for site in (target / "venv" / "lib").glob("python*/site-packages"):
+            base_site = next((base / "lib").glob("python*/site-packages"))
+            (site / "spacehub-sdk.pth").write_text(f"{base_site}\n")
+        for name in ("pre-requirements.txt", "requirements.txt"):
+            if (source / name).exists():
+                log_writer.write(f"==> pip install -r {name}")
+                self._pip(target / "venv", ["install", "-r", str(source / name)], log_writer, constraint)
+        shutil.copytree(source, target / "app")
+        (target / "launch.json").write_text(json.dumps({"sdk": spec.sdk, "app_file": spec.app_file}))
+        (target / "ready").touch()
+        return str(target)
+
+    def find_artifact(self, spec: DeploySpec) -> str | None:
+        target = self._build_dir(spec.space_id, spec.build_id)
+        return str(target) if (target / "ready").exists() else None
+
+    # Run ----------------------------------------------------------------------------------------
+
+    def _state_path(self, instance_id: str) -> Path:
+        return self.root / "instances" / f"{instance_id}.json"
+
+    def start(self, launch: LaunchSpec) -> Instance:
+        build = Path(launch.artifact)
+        port = _free_port()
+        instance_id = f"{launch.subdomain}-b{launch.build_id}-{int(time.time() * 1000)}"
+        log_path = self.root / "logs" / f"{instance_id}.log"
+        exit_path = self.root / "logs" / f"{instance_id}.exit"
+        env = {**os.environ, **launch.env}
+        env.update(
+            PATH=f"{build / 'venv' / 'bin'}:{os.environ.get('PATH', '')}",
+            VIRTUAL_ENV=str(build / "venv"),
+            PYTHONUNBUFFERED="1",
+            GRADIO_SERVER_NAME="127.0.0.1",
+            GRADIO_SERVER_PORT=str(port),
+            STREAMLIT_SERVER_ADDRESS="127.0.0.1",
+            STREAMLIT_SERVER_PORT=str(port),
+        )
+        how = json.loads((build / "launch.json").read_text())
+        venv_bin = build / "venv" / "bin"
+        command = (
+            [str(venv_bin / "streamlit"), "run", how["app_file"]]
+            if how["sdk"] == "streamlit"
+            else [str(venv_bin / "python"), how["app_file"]]
+        )
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "spacehub.agent.drivers.supervise",
+                str(log_path),
+                str(exit_path),
+                "--",
+                *command,
+            ],
+            cwd=build / "app",
+            env=env,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        state = {
+            "id": instance_id,
+            "pid": process.pid,
+            "port": port,
+            "space": launch.space_id,
+            "build": launch.build_id,
+            "subdomain": launch.subdomain,
+            "log": str(log_path),
+            "exit": str(exit_path),
+            "started_at": time.time(),
+            "labels": {
+                "spacehub.flavor": launch.flavor.name,
+                "spacehub.gpus": ",".join(launch.gpu_ids),
+                "spacehub.space": str(launch.space_id),
+                "spacehub.build": str(launch.build_id),
+                "spacehub.subdomain": launch.subdomain,
+            },
+        }
+        self._state_path(instance_id).write_text(json.dumps(state))
+        instance = self.poll(instance_id)
+        assert instance is not None
+        return instance
+
+    def stop(self, instance_id: str, timeout: float = 10.0) -> None:
+        path = self._state_path(instance_id)
+        if not path.exists():
+            return
+        state = json.loads(path.read_text())
+        pid = int(state["pid"])
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+        path.unlink(missing_ok=True)
+        Path(state["exit"]).unlink(missing_ok=True)
+
+    def poll(self, instance_id: str) -> Instance | None:
+        path = self._state_path(instance_id)
+        if not path.exists():
+            return None
+        state = json.loads(path.read_text())
+        exit_file = Path(state["exit"])
+        exited = exit_file.exists() or not _alive(int(state["pid"]))
+        code = int(exit_file.read_text() or "-1") if exit_file.exists() else (-1 if exited else None)
+        return Instance(
+            id=state["id"],
+            space_id=int(state["space"]),
+            build_id=int(state["build"]),
+            subdomain=state["subdomain"],
+            state=InstanceState.EXITED if exited else InstanceState.RUNNING,
+            upstream=f"127.0.0.1:{state['port']}",
+            exit_code=code,
+            started_at=str(state["started_at"]),
+            labels=dict(state["labels"]),
+        )
+
+    def logs(
+        self, instance_id: str, *, follow: bool, since: float | None = None, tail: int | None = None
+    ) -> Iterator[tuple[str, str]]:
+        path = self._state_path(instance_id)
+        if not path.exists():
+            return
+        state = json.loads(path.read_text())
+        log_path = Path(state["log"])
+        if not log_path.exists():
+            log_path.touch()
+        with log_path.open(encoding="utf-8", errors="replace") as handle:
+            lines = handle.readlines()
+            chosen = lines[-tail:] if tail else lines
+            for line in chosen:
+                stamp, _, text = line.rstrip("\n").partition(" ")
+                if since is None or _epoch(stamp) >= since:
+                    yield stamp, text
+            while follow:
+                line = handle.readline()
+                if line:
+                    stamp, _, text = line.rstrip("\n").partition(" ")
+                    yield stamp, text
+                    continue
+                current = self.poll(instance_id)
+                if current is None or current.state == InstanceState.EXITED:
+                    for rest in handle.readlines():
+                        stamp, _, text = rest.rstrip("\n").partition(" ")
+                        yield stamp, text
+                    return
+                time.sleep(0.2)
+
+    def stats(self, instance_id: str) -> dict[str, float]:
+        instance = self.poll(instance_id)
+        if instance is None or instance.state != InstanceState.RUNNING:
+            return {}
+        state = json.loads(self._state_path(instance_id).read_text())
+        status = Path(f"/proc/{state['pid']}/status")
+        rss = 0
+        if status.exists():
+            for line in status.read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1]) * 1024
+        return {"cpu": 0.0, "memory": float(rss)}
+
+    def list(self) -> list[Instance]:
+        instances = []
+        for path in (self.root / "instances").glob("*.json"):
+            instance = self.poll(path.stem)
+            if instance is not None:
+                instances.append(instance)
+        return instances
+
+    def prune(self, keep: dict[int, set[int]], cache_limit: str) -> None:
+        for space_dir in (self.root / "builds").iterdir():
+            if not space_dir.name.isdigit():
+                continue
+            builds = sorted(int(p.name[1:]) for p in space_dir.iterdir() if p.name[1:].isdigit())
+            wanted = keep.get(int(space_dir.name), set())
+            if wanted:
+                older = [b for b in builds if b < max(wanted)]
+                wanted = wanted | ({max(older)} if older else set())
+            for build_id in builds:
+                if build_id not in wanted:
+                    shutil.rmtree(space_dir / f"b{build_id}", ignore_errors=True)
+
+    def disk_usage(self) -> dict[str, int]:
+        def size(path: Path) -> int:
+            return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+        return {"runtimes": size(self.root / "runtimes"), "builds": size(self.root / "builds")}
+
+
+def _epoch(stamp: str) -> float:
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0

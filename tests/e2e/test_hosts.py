@@ -1,0 +1,218 @@
+"""Several hosts on one machine: placement by flavor and capacity (GPU device ids included),
+waiting for hardware, host loss, sleep and wake, disk hygiene."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import docker
+import httpx
+import pytest
+from gradio_client import Client
+from huggingface_hub import HfApi
+from playwright.sync_api import sync_playwright
+
+from tests.conftest import _start_platform
+from tests.e2e.apps import gradio_files
+from tests.utils.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.utils.platform import Platform
+
+GPU_APP = """
+import os
+
+import gradio as gr
+
+
+def devices(_):
+    return os.environ.get("NVIDIA_VISIBLE_DEVICES", "") + "|" + os.environ.get("ACCELERATOR", "")
+
+
+gr.Interface(devices, "text", "text", api_name="devices").launch()
+"""
+
+
+@pytest.fixture(scope="module")
+def hosts(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, redis_url: str
+) -> Iterator[Platform]:
+    """Two hosts: `cpu` serves CPU flavors; `gpu` serves t4-small with two declared GPUs."""
+    for platform in _start_platform(
+        request,
+        tmp_path_factory,
+        redis_url,
+        "hosts",
+        with_agent=False,
+        extra_env={"SPACEHUB_HYGIENE_INTERVAL": "3", "SPACEHUB_HOST_LOSS_GRACE": "3"},
+    ):
+        platform.start_agent("cpu", host_id=f"cpu-{platform.namespace}", flavors="cpu-basic,cpu-upgrade")
+        platform.start_agent(
+            "gpu",
+            host_id=f"gpu-{platform.namespace}",
+            flavors="t4-small",
+            agent_gpus='["0", "1"]',
+            agent_gpu_model="T4",
+            gpu_mode="env",
+        )
+        yield platform
+
+
+def container_of(platform: Platform, space: str):
+    subdomain = platform.info(space)["subdomain"]
+    running = [c for c in platform.containers(all=False) if c.labels.get("spacehub.subdomain") == subdomain]
+    assert len(running) == 1, running
+    return running[0]
+
+
+def test_spaces_land_on_hosts_by_flavor_and_gpus_are_dedicated(hosts: Platform, space_name: str) -> None:
+    api = HfApi(endpoint=hosts.url, token=hosts.admin_token)
+    cpu_space = hosts.create_space(space_name + "-cpu")
+    hosts.push(cpu_space, gradio_files("cpu"))
+    first, second, third = (hosts.create_space(f"{space_name}-gpu{i}", hardware="t4-small") for i in range(3))
+    for space in (first, second):
+        hosts.push(space, {"README.md": "---\nsdk: gradio\n---\n", "app.py": GPU_APP})
+        hosts.wait_stage(space, "RUNNING")
+    hosts.wait_stage(cpu_space, "RUNNING")
+    assert container_of(hosts, cpu_space).labels["spacehub.host"] == f"cpu-{hosts.namespace}"
+    gpu_containers = [container_of(hosts, s) for s in (first, second)]
+    assert {c.labels["spacehub.host"] for c in gpu_containers} == {f"gpu-{hosts.namespace}"}
+    assert sorted(c.labels["spacehub.gpus"] for c in gpu_containers) == ["0", "1"]
+    for space, container in zip((first, second), gpu_containers, strict=True):
+        env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
+        assert env["NVIDIA_VISIBLE_DEVICES"] == container.labels["spacehub.gpus"]
+        answer = Client(hosts.app_url(space), verbose=False).predict("", api_name="/devices")
+        assert answer == f"{container.labels['spacehub.gpus']}|t4-small"
+
+    # Both GPUs are taken: the third GPU space waits, and says why.
+    hosts.push(third, {"README.md": "---\nsdk: gradio\n---\n", "app.py": GPU_APP})
+    deadline = time.monotonic() + 60
+    runtime = hosts.runtime(third)
+    while "Waiting for hardware" not in (runtime.get("message") or "") and time.monotonic() < deadline:
+        time.sleep(1)
+        runtime = hosts.runtime(third)
+    assert runtime["stage"] == "BUILDING"
+    assert "every host serving t4-small is full" in runtime["message"] and "2 of 2 GPUs" in runtime["message"]
+
+    # A GPU frees: the waiting space starts by itself, on that GPU.
+    freed = container_of(hosts, first).labels["spacehub.gpus"]
+    api.pause_space(first)
+    hosts.wait_stage(third, "RUNNING", timeout=300)
+    assert container_of(hosts, third).labels["spacehub.gpus"] == freed
+
+    with hosts.client() as client:
+        listed = {h["host"]: h for h in client.get("/api/admin/hosts").json()}
+    gpu_host = listed[f"gpu-{hosts.namespace}"]
+    assert gpu_host["online"] and gpu_host["gpus"] == ["0", "1"] and gpu_host["gpu_model"] == "T4"
+    assert sorted(gpu_host["used_gpus"]) == ["0", "1"]
+    assert {a["space"] for a in gpu_host["allocations"]} == {second, third}
+    assert listed[f"cpu-{hosts.namespace}"]["flavors"] == ["cpu-basic", "cpu-upgrade"]
+
+
+def test_a_lost_host_is_replaced(hosts: Platform, space_name: str) -> None:
+    space = hosts.create_space(space_name, hardware="cpu-upgrade")
+    hosts.push(space, gradio_files("moved"))
+    hosts.wait_stage(space, "RUNNING")
+    old = container_of(hosts, space)
+    assert old.labels["spacehub.host"] == f"cpu-{hosts.namespace}"
+    hosts.start_agent("spare", host_id=f"spare-{hosts.namespace}", flavors="cpu-upgrade")
+
+    agent = hosts.processes.pop("cpu")
+    os.killpg(agent.pid, signal.SIGKILL)  # the whole host agent, its workers and work horses
+    agent.wait()
+    killed_at = time.monotonic()
+    deadline = killed_at + 120
+    while time.monotonic() < deadline:
+        containers = [
+            c
+            for c in hosts.containers(all=False)
+            if c.labels.get("spacehub.subdomain") == hosts.info(space)["subdomain"]
+            and c.labels["spacehub.host"] == f"spare-{hosts.namespace}"
+        ]
+        if containers and hosts.runtime(space)["stage"] == "RUNNING":
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(f"not moved: {hosts.runtime(space)}")
+    moved_in = time.monotonic() - killed_at
+    assert Client(hosts.app_url(space), verbose=False).predict("x", api_name="/echo") == "moved:x"
+    print(f"rescheduled after host loss in {moved_in:.1f} s")
+
+    # The lost host comes back and removes the container it no longer owns.
+    hosts.restart("cpu")
+    deadline = time.monotonic() + 60
+    client = docker.from_env()
+    while time.monotonic() < deadline:
+        try:
+            client.containers.get(old.id)
+        except docker.errors.NotFound:
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError("the returning host kept a container it no longer owns")
+
+
+def test_sleep_and_wake(hosts: Platform, space_name: str, artifacts) -> None:
+    api = HfApi(endpoint=hosts.url, token=hosts.admin_token)
+    space = hosts.create_space(space_name)
+    hosts.push(space, gradio_files("sleepy"))
+    hosts.wait_stage(space, "RUNNING")
+    api.set_space_sleep_time(space, 5)
+    hosts.wait_stage(space, "SLEEPING", timeout=60)
+    deadline = time.monotonic() + 30
+    while any(
+        c.labels.get("spacehub.subdomain") == hosts.info(space)["subdomain"]
+        for c in hosts.containers(all=False)
+    ):
+        assert time.monotonic() < deadline, "the sleeping space's container is still running"
+        time.sleep(0.5)
+
+    # An API client simply succeeds: the request is held while the space wakes.
+    assert Client(hosts.app_url(space), verbose=False).predict("hi", api_name="/echo") == "sleepy:hi"
+    assert hosts.runtime(space)["stage"] == "RUNNING"
+
+    hosts.wait_stage(space, "SLEEPING", timeout=60)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(hosts.app_url(space), wait_until="domcontentloaded")
+        page.get_by_text("This space is waking up").wait_for(timeout=10_000)
+        page.screenshot(path=str(artifacts / "waking.png"))
+        page.get_by_role("button", name="echo").wait_for(timeout=120_000)
+        page.screenshot(path=str(artifacts / "woken.png"))
+        browser.close()
+    api.set_space_sleep_time(space, -1)
+
+
+def test_paused_spaces_do_not_wake(hosts: Platform, space_name: str) -> None:
+    api = HfApi(endpoint=hosts.url, token=hosts.admin_token)
+    space = hosts.create_space(space_name)
+    hosts.push(space, gradio_files("paused"))
+    hosts.wait_stage(space, "RUNNING")
+    api.pause_space(space)
+    response = httpx.get(hosts.app_url(space) + "/config", trust_env=False, timeout=30)
+    assert response.status_code == 503 and response.json()["stage"] == "PAUSED"
+    time.sleep(3)
+    assert hosts.runtime(space)["stage"] == "PAUSED"
+
+
+def test_old_images_are_pruned(hosts: Platform, space_name: str) -> None:
+    space = hosts.create_space(space_name)
+    for version in ("one", "two", "three"):
+        hosts.push(space, gradio_files(version))
+        hosts.wait_stage(space, "RUNNING")
+        while hosts.runtime(space)["stage"] != "RUNNING":
+            time.sleep(0.5)
+    info = hosts.info(space)
+    prefix = f"spacehub/app-{hosts.instance_id()}-{info['_id']}:"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        tags = [t for image in docker.from_env().images.list() for t in image.tags if t.startswith(prefix)]
+        if len(tags) <= 2:
+            break
+        time.sleep(1)
+    assert len(tags) == 2, tags  # the running build and the one before it
+    with hosts.client() as client:
+        disk = {h["host"]: h["disk"] for h in client.get("/api/admin/hosts").json() if h["online"]}
+    assert disk[f"cpu-{hosts.namespace}"]["images"] > 0
