@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from tests.e2e.apps import gradio_files
+from tests.utils.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.utils.platform import Platform
 
 
@@ -13,3 +15,11 @@ def gradio_space(platform: Platform) -> str:
     platform.push(space, gradio_files("v1"))
     platform.wait_stage(space, "RUNNING")
     return space
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -13,11 +13,9 @@ import httpx
 import pytest
 from gradio_client import Client
 from huggingface_hub import HfApi
-from playwright.sync_api import sync_playwright
 
 from tests.conftest import _start_platform
 from tests.e2e.apps import gradio_files
-from tests.utils.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.utils.platform import Platform
 
 GPU_APP = """
@@ -153,7 +151,7 @@ def test_a_lost_host_is_replaced(hosts: Platform, space_name: str) -> None:
         raise AssertionError("the returning host kept a container it no longer owns")
 
 
-def test_sleep_and_wake(hosts: Platform, space_name: str, artifacts) -> None:
+def test_sleep_and_wake(hosts: Platform, space_name: str, browser, artifacts) -> None:
     api = HfApi(endpoint=hosts.url, token=hosts.admin_token)
     space = hosts.create_space(space_name)
     hosts.push(space, gradio_files("sleepy"))
@@ -173,15 +171,13 @@ def test_sleep_and_wake(hosts: Platform, space_name: str, artifacts) -> None:
     assert hosts.runtime(space)["stage"] == "RUNNING"
 
     hosts.wait_stage(space, "SLEEPING", timeout=60)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.goto(hosts.app_url(space), wait_until="domcontentloaded")
-        page.get_by_text("This space is waking up").wait_for(timeout=10_000)
-        page.screenshot(path=str(artifacts / "waking.png"))
-        page.get_by_role("button", name="echo").wait_for(timeout=120_000)
-        page.screenshot(path=str(artifacts / "woken.png"))
-        browser.close()
+    page = browser.new_page()
+    page.goto(hosts.app_url(space), wait_until="domcontentloaded")
+    page.get_by_text("This space is waking up").wait_for(timeout=10_000)
+    page.screenshot(path=str(artifacts / "waking.png"))
+    page.get_by_role("button", name="echo").wait_for(timeout=120_000)
+    page.screenshot(path=str(artifacts / "woken.png"))
+    page.close()
     api.set_space_sleep_time(space, -1)
 
 

@@ -5,20 +5,10 @@ from __future__ import annotations
 import json
 
 import httpx
-import pytest
-from playwright.sync_api import sync_playwright
 
 from tests.e2e.apps import DOCKER_FILES, STATIC_FILES, STREAMLIT_FILES
-from tests.utils.browser import CHROMIUM, CHROMIUM_ARGS, open_page
+from tests.utils.browser import open_page
 from tests.utils.platform import Platform
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_streamlit_works_in_chromium_through_the_proxy(

@@ -321,5 +321,11 @@ class Platform:
             pass
         return "".join(lines)
 
+    def instances_of(self, space_id: str) -> int:
+        """How many apps of a space the hosts run (whatever their driver), from the admin API."""
+        with self.client() as client:
+            hosts = client.get("/api/admin/hosts").json()
+        return sum(1 for host in hosts for a in host["allocations"] if a["space"] == space_id)
+
     def app_url(self, space_id: str) -> str:
         return str(self.info(space_id)["host"])

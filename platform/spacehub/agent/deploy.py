@@ -57,6 +57,8 @@ def obtain_artifact(agent: AgentContext, spec: DeploySpec) -> str | None:
     existing = driver.find_artifact(spec)
     if existing is None and agent.settings.registry:
         existing = driver.pull_artifact(spec, agent.settings.registry)
+        if existing is not None:
+            log.info("pulled %s from %s", existing, agent.settings.registry)
     if existing is not None:
         agent.report(EventType.APP_STARTING, spec, image=existing)
         return existing

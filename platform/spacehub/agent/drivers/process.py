@@ -44,13 +44,12 @@ def _free_port() -> int:
 
 
 def _alive(pid: int) -> bool:
+    """Whether a process runs (a zombie, dead but not yet reaped by its parent, does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
         return False
-    except PermissionError:
-        return True
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 class ProcessDriver(RuntimeDriver):
@@ -177,10 +176,11 @@ class ProcessDriver(RuntimeDriver):
         )
         how = json.loads((build / "launch.json").read_text())
         venv_bin = build / "venv" / "bin"
+        python = str(venv_bin / "python")
         command = (
-            [str(venv_bin / "streamlit"), "run", how["app_file"]]
+            [python, "-m", "streamlit", "run", how["app_file"]]
             if how["sdk"] == "streamlit"
-            else [str(venv_bin / "python"), how["app_file"]]
+            else [python, how["app_file"]]
         )
         process = subprocess.Popen(
             [

@@ -12,12 +12,22 @@ from datetime import UTC, datetime
 from types import FrameType
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def main(argv: list[str]) -> int:
     log_path, exit_path, separator, *command = argv
     if separator != "--" or not command:
         print(__doc__, file=sys.stderr)
         return 2
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    except OSError as exc:
+        with open(log_path, "a", encoding="utf-8") as log, open(exit_path, "w") as handle:
+            log.write(f"{_now()} cannot start {command[0]}: {exc}\n")
+            handle.write("127")
+        return 127
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         child.send_signal(signum)
@@ -27,8 +37,7 @@ def main(argv: list[str]) -> int:
     assert child.stdout is not None
     with open(log_path, "a", buffering=1, encoding="utf-8") as log:
         for raw in child.stdout:
-            stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            log.write(f"{stamp} {raw.decode(errors='replace').rstrip()}\n")
+            log.write(f"{_now()} {raw.decode(errors='replace').rstrip()}\n")
     code = child.wait()
     with open(exit_path, "w") as handle:
         handle.write(str(code))
