@@ -10,7 +10,7 @@ with_tests=0
 [[ "${1:-}" == "--test" ]] && with_tests=1
 
 packages=(git redis-server docker.io debootstrap iptables ca-certificates python3 python3-venv libnss-myhostname)
-(( with_tests )) && packages+=(chromium docker-registry)
+(( with_tests )) && packages+=(chromium fonts-noto-color-emoji docker-registry)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -78,6 +78,7 @@ class Settings(BaseSettings):
         None,
         description="Shared secret of controller, proxy and agents. Unset: generated in DATA_DIR.",
     )
+    signup_enabled: bool = Field(True, description="Whether visitors may create accounts in the web UI.")
     max_repo_file_size: int = Field(
         10 * 1024**3, description="Largest single file accepted by a commit, in bytes."
     )
@@ -123,7 +124,8 @@ class Settings(BaseSettings):
         300.0, description="Seconds between an agent's disk clean-ups (old images, build cache)."
     )
     wake_timeout: float = Field(
-        300.0, description="Seconds the proxy holds an API request to a sleeping space while it wakes."
+        300.0,
+        description="Seconds the proxy holds an API request while its app wakes, builds or starts.",
     )
     host_loss_grace: float = Field(
         10.0, description="Seconds after a host's heartbeat expires before its spaces are rescheduled."

@@ -204,13 +204,15 @@ def run_platform(settings: Settings, demo: bool = True) -> int:
         wait_for(f"{hub}/healthz", "edge proxy")
         platform.start("agent", [*spacehub, "agent"])
         say(f"hub:   {settings.resolved_public_url}   (logs in {platform.log_dir})")
-        say(f"admin: user `admin`, token {admin_token}")
+        say(f"admin: user `admin`, token {admin_token} (log in to the web UI with it)")
         if demo:
             say("creating the demo space (the first build prepares base images: a few minutes)")
             create_demo(hub, admin_token, settings.templates_dir)
             runtime = wait_for_demo(hub, admin_token)
             app = httpx.get(f"{hub}/api/spaces/admin/{DEMO_SPACE}", trust_env=False).json().get("host")
-            say(f"ready: the demo app is at {app} (space admin/{DEMO_SPACE}, {runtime['stage']})")
+            say(f"ready: the demo app is at {app}")
+            page = f"{settings.resolved_public_url}/spaces/admin/{DEMO_SPACE}"
+            say(f"       its page is {page} ({runtime['stage']})")
         else:
             say("ready")
         say("press Ctrl-C to stop (apps keep running and are picked up again on the next start)")

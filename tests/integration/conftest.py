@@ -9,7 +9,8 @@ QUEUED_FLAVOR = "cpu-upgrade"
 
 @pytest.fixture(scope="session")
 def path_platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, redis_url: str):
-    """A second installation, in path routing and with a small body limit, without agent."""
+    """A second installation, in path routing, with a small body limit, sign-ups closed and API
+    requests to an app on its way held for 3 s only, without agent."""
     from tests.conftest import _start_platform
 
     yield from _start_platform(
@@ -19,7 +20,11 @@ def path_platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         "pathplatform",
         routing="path",
         with_agent=False,
-        extra_env={"SPACEHUB_MAX_BODY_SIZE": str(10 * 1024 * 1024)},
+        extra_env={
+            "SPACEHUB_MAX_BODY_SIZE": str(10 * 1024 * 1024),
+            "SPACEHUB_SIGNUP_ENABLED": "false",
+            "SPACEHUB_WAKE_TIMEOUT": "3",
+        },
     )
 
 

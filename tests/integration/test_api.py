@@ -86,3 +86,14 @@ def test_openapi_documents_the_api(platform: Platform) -> None:
     ):
         assert path in paths, path
     assert not any(p.startswith("/api/internal") for p in paths)
+
+
+def test_a_deleted_space_never_lends_its_id_to_a_new_one(platform: Platform, space_name: str) -> None:
+    """Ids name builds' jobs, logs and images outside the database: reusing one would show a new
+    space the old one's build log, or run the old one's image."""
+    api = HfApi(endpoint=platform.url, token=platform.admin_token)
+    first = platform.create_space(space_name + "-a", hardware=QUEUED_FLAVOR)
+    first_id = platform.info(first)["_id"]
+    api.delete_repo(first, repo_type="space")
+    second = platform.create_space(space_name + "-b", hardware=QUEUED_FLAVOR)
+    assert int(platform.info(second)["_id"]) > int(first_id)

@@ -109,14 +109,17 @@ def test_websockets_keep_their_subprotocol(routed: str) -> None:
         assert ws.recv() == b"\x03\x02\x01"
 
 
-def test_a_space_without_a_running_app_gets_a_page(platform: Platform, space_name: str) -> None:
-    space = platform.create_space(space_name, hardware=QUEUED_FLAVOR)
-    platform.push(space, {"app.py": "import gradio\n"})
-    url = f"http://{platform.info(space)['subdomain']}.localhost:{platform.port}/"
+def test_a_space_without_a_running_app_gets_a_page(path_platform: Platform, space_name: str) -> None:
+    space = path_platform.create_space(space_name, hardware=QUEUED_FLAVOR)
+    path_platform.push(space, {"app.py": "import gradio\n"})
+    url = path_platform.info(space)["host"]
     page = httpx.get(url, headers={"Accept": "text/html"}, trust_env=False)
     assert page.status_code == 503 and "text/html" in page.headers["content-type"]
     assert "This space is building" in page.text and page.headers["retry-after"]
-    api = httpx.get(url, trust_env=False)
+    # An API client is held while the app is on its way (SPACEHUB_WAKE_TIMEOUT), then told why not.
+    started = time.monotonic()
+    api = httpx.get(url, trust_env=False, timeout=30)
+    assert time.monotonic() - started >= 2.5
     assert api.status_code == 503 and api.json()["stage"] == "BUILDING"
 
 
@@ -206,7 +209,9 @@ def test_private_apps_open_only_with_credentials(
     assert opened.status_code == 200 and opened.json()["path"] == "/x?a=1"
     set_cookie = next(c for c in opened.headers.get_list("set-cookie") if c.startswith("spacehub-access="))
     cookie = set_cookie.split(";")[0].removeprefix("spacehub-access=")
-    assert cookie == signed and "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
+    assert cookie == signed and "HttpOnly" in set_cookie
+    # The hub (127.0.0.1) shows the app (*.localhost) in an iframe from another site.
+    assert "SameSite=None; Secure; Partitioned" in set_cookie
     again = get(headers={"Cookie": f"theme=dark; spacehub-access={cookie}"}).json()
     assert again["headers"]["cookie"] == "theme=dark"
 

@@ -3,6 +3,7 @@ ports, with their own data directory and Redis namespace, against the machine's 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -201,8 +202,13 @@ class Platform:
         return client.containers.list(all=all, filters={"label": f"spacehub.instance={instance}"})
 
     def remove_containers(self) -> None:
+        """Remove every app this platform ran: containers, and the process driver's app processes
+        (which outlive their agent on purpose, as containers do)."""
         for container in self.containers():
             container.remove(force=True)
+        for state in self.data_dir.glob("agent/process/*/instances/*.json"):
+            with contextlib.suppress(ProcessLookupError, PermissionError, ValueError, KeyError):
+                os.killpg(int(json.loads(state.read_text())["pid"]), 9)
         if self.agent_env:
             from spacehub.agent.network import remove_app_network
 

@@ -4,6 +4,7 @@ the old container keeps serving until the new one answers."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import tempfile
 import time
@@ -97,7 +98,7 @@ def start(
     run_log.write(f"===== Application Startup at {now_iso()} =====")
     run_log.flush()
     launch = LaunchSpec(
-        name=f"{agent.settings.namespace}-{agent.instance_id}-{spec.subdomain}-b{spec.build_id}"[:120],
+        name=container_name(agent, spec),
         artifact=artifact,
         space_id=spec.space_id,
         build_id=spec.build_id,
@@ -170,6 +171,14 @@ def ship_logs_if_missed(agent: AgentContext, spec: DeploySpec, instance_id: str,
     for timestamp, text in agent.driver.logs(instance_id, follow=False):
         run_log.write(text, timestamp or None)
     run_log.flush()
+
+
+def container_name(agent: AgentContext, spec: DeploySpec) -> str:
+    """Unique per installation, host and build, even where several agents share one engine (a
+    build moving between two of them must not replace the container it moves from). The space's
+    name comes last, for people reading `docker ps`, and may be cut."""
+    host = hashlib.sha256(agent.host_id.encode()).hexdigest()[:8]
+    return f"{agent.settings.namespace}-{agent.instance_id}-{host}-b{spec.build_id}-{spec.subdomain}"[:120]
 
 
 def retire_replaced(agent: AgentContext, spec: DeploySpec, keep: str) -> None:

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from rq.exceptions import NoSuchJobError
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0
 SHIPPED_TTL = 3600
 STALE_PASSES = 3
+MEMORY_SAMPLE_SECONDS = 30.0
 
 
 @dataclass
@@ -41,22 +42,19 @@ class Monitor:
     _running: set[str] = field(default_factory=set)
     _stale: dict[str, int] = field(default_factory=dict)
     _disk: dict[str, int] = field(default_factory=dict)
+    _memory: dict[tuple[int, int], int] = field(default_factory=dict)
 
     def start(self) -> list[threading.Thread]:
+        settings = self.agent.settings
+        loops = [
+            (self.heartbeat, settings.heartbeat_interval),
+            (self.poll, POLL_SECONDS),
+            (self.sample_memory, MEMORY_SAMPLE_SECONDS),
+            (self.hygiene, settings.hygiene_interval),
+        ]
         threads = [
-            threading.Thread(
-                target=self._loop,
-                args=(self.heartbeat, self.agent.settings.heartbeat_interval),
-                name="heartbeat",
-                daemon=True,
-            ),
-            threading.Thread(target=self._loop, args=(self.poll, POLL_SECONDS), name="monitor", daemon=True),
-            threading.Thread(
-                target=self._loop,
-                args=(self.hygiene, self.agent.settings.hygiene_interval),
-                name="hygiene",
-                daemon=True,
-            ),
+            threading.Thread(target=self._loop, args=loop, name=loop[0].__name__, daemon=True)
+            for loop in loops
         ]
         for thread in threads:
             thread.start()
@@ -90,7 +88,10 @@ class Monitor:
             driver=agent.settings.agent_driver,
             advertise=agent.settings.advertise_address,
             last_seen=time.time(),
-            allocations=admission.allocations(),
+            allocations=[
+                replace(a, memory_used=self._memory.get((a.space_id, a.build_id), 0))
+                for a in admission.allocations()
+            ],
             disk=self._disk,
             pid=os.getpid(),
         )
@@ -105,6 +106,16 @@ class Monitor:
                 status = None
             if status not in (JobStatus.QUEUED, JobStatus.STARTED):
                 self.agent.admission.release(job_id)
+
+    def sample_memory(self) -> None:
+        """What each app really uses (its flavor's limit is in the allocation), for the operators."""
+        memory = {}
+        for instance in self.agent.driver.list():
+            if instance.state == InstanceState.RUNNING:
+                used = self.agent.driver.stats(instance.id).get("memory")
+                if used is not None:
+                    memory[(instance.space_id, instance.build_id)] = int(used)
+        self._memory = memory
 
     # Disk hygiene -------------------------------------------------------------------------------
 

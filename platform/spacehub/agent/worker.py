@@ -20,6 +20,7 @@ from rq.job import Job
 from spacehub.agent.capacity import fits, free_gpus
 from spacehub.agent.context import AgentContext
 from spacehub.config import get_settings
+from spacehub.queue.scheduling import avoided_by
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
@@ -78,6 +79,9 @@ class CapacityWorker(Worker):
             if result is None:
                 return None
             job, queue = result
+            if avoided_by(job, self.agent.host_id):
+                queue.push_job_id(job.id)  # an administrator moves the space off this host
+                return None
             flavor = self.agent.flavors[self.flavor_of(queue)]
             gpus = free_gpus(capacity, allocations)[: flavor.gpus]
             self.admission.reserve(job.id, flavor, gpus)

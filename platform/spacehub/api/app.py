@@ -11,6 +11,7 @@ from email.utils import formatdate
 
 import redis.asyncio
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spacehub import __version__
@@ -21,6 +22,11 @@ from spacehub.controller.accounts import ensure_admin
 from spacehub.controller.context import ControllerContext
 from spacehub.controller.events import consume_events
 from spacehub.controller.reconciler import Reconciler
+from spacehub.web import account as web_account
+from spacehub.web import admin as web_admin
+from spacehub.web import browse as web_browse
+from spacehub.web import manage as web_manage
+from spacehub.web.render import STATIC_DIR
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +105,17 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(DateHeader)
-    for module in (users, repos, spaces, files, admin, internal, git):
-        app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    for module in (users, repos, spaces, files, admin, internal, git):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # The pages come last: their catch-all paths (/{user}, /{owner}/{name} for models) must not
+    # shadow any API or git route.
+    for web_module in (web_account, web_manage, web_admin, web_browse):
+        app.include_router(web_module.router)
 
     return app

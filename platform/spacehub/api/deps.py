@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from spacehub.controller.accounts import ANONYMOUS, Principal, authenticate
 from spacehub.controller.context import ControllerContext
+from spacehub.db.models import TokenRole
 from spacehub.errors import Forbidden, Unauthorized
 
 INTERNAL = Principal(account=None, internal=True)
@@ -31,7 +32,10 @@ def get_session(ctx: CtxDep) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# Committed when the endpoint returns, before the response goes out: a client that got its answer
+# (or a browser following a form's redirect) must find what it changed, and a failed commit must
+# answer as an error, not as the success it would have been.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def bearer_token(request: Request) -> str | None:
@@ -62,8 +66,21 @@ def resolve_principal(ctx: ControllerContext, session: Session, token: str | Non
     return principal
 
 
+def request_principal(ctx: ControllerContext, session: Session, request: Request) -> Principal:
+    """Who a request comes from: its token, or, for reads only, the browser session of the hub's
+    pages (their scripts read runtimes and logs; every change goes through forms with CSRF tokens)."""
+    token = bearer_token(request)
+    if token is None and request.method in ("GET", "HEAD"):
+        from spacehub.web.deps import browser_account
+
+        account = browser_account(ctx, session, request)
+        if account is not None:
+            return Principal(account=account, role=TokenRole.READ)
+    return resolve_principal(ctx, session, token)
+
+
 def get_principal(request: Request, ctx: CtxDep, session: SessionDep) -> Principal:
-    return resolve_principal(ctx, session, bearer_token(request))
+    return request_principal(ctx, session, request)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from spacehub.errors import SpacehubError
@@ -31,17 +33,48 @@ def _describe_validation(exc: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
+def is_page(request: Request) -> bool:
+    """A browser navigating the hub's pages (not the API, not git)."""
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+TITLES = {400: "That did not work", 401: "Please log in", 403: "Not allowed", 404: "Not found"}
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    """The HTML page for an error on the hub's pages; a page that needs an account sends to login."""
+    from spacehub.web.deps import browser_for
+
+    if status == 401:
+        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+    ctx = request.app.state.ctx
+    with ctx.session() as session:
+        browser = browser_for(request, ctx, session)
+        return browser.render(
+            "error.html",
+            status_code=status,
+            title=TITLES.get(status, "Something went wrong"),
+            message=message,
+        )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SpacehubError)
-    async def handle_spacehub_error(_request: Request, exc: SpacehubError) -> JSONResponse:
+    async def handle_spacehub_error(request: Request, exc: SpacehubError) -> Response:
+        if is_page(request):
+            return await run_in_threadpool(error_page, request, exc.status_code, exc.message)
         return error_response(exc.status_code, exc.message, exc.error_code)
 
     @app.exception_handler(RequestValidationError)
-    async def handle_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def handle_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if is_page(request):
+            return await run_in_threadpool(error_page, request, 400, _describe_validation(exc))
         return error_response(400, _describe_validation(exc), "BadRequest")
 
     @app.exception_handler(HTTPException)
-    async def handle_http_exception(_request: Request, exc: HTTPException) -> JSONResponse:
+    async def handle_http_exception(request: Request, exc: HTTPException) -> Response:
+        if is_page(request):
+            return await run_in_threadpool(error_page, request, exc.status_code, str(exc.detail))
         return error_response(exc.status_code, str(exc.detail))
 
     @app.exception_handler(Exception)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -28,6 +29,8 @@ from spacehub.state.hosts import HostDirectory, HostRecord, last_activity
 log = logging.getLogger(__name__)
 
 MAX_JOB_RETRIES = 3
+USAGE_SAMPLE_SECONDS = 30.0
+USAGE_SAMPLES = 120
 WAITING_NOTICE_SECONDS = 3.0
 
 
@@ -37,6 +40,7 @@ class Reconciler:
     instance_id: str
     missing_since: dict[str, float] = field(default_factory=dict)
     retries: dict[int, int] = field(default_factory=dict)
+    last_sample: float = 0.0
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -52,12 +56,30 @@ class Reconciler:
         publish_instance(self.ctx, self.instance_id)
         republish_spaces(self.ctx)
         hosts = HostDirectory(self.ctx.redis, self.ctx.keys).alive()
+        self.sample_usage(hosts)
         lost = self.lost_hosts(hosts)
         self.check_builds(hosts, lost)
         self.reschedule_from(lost)
         self.put_idle_spaces_to_sleep()
 
     # Hosts -------------------------------------------------------------------------------------
+
+    def sample_usage(self, hosts: dict[str, HostRecord]) -> None:
+        """Keep an hour of each host's allocation (every 30 s), for the dashboard's plot."""
+        now = time.time()
+        if now - self.last_sample < USAGE_SAMPLE_SECONDS:
+            return
+        self.last_sample = now
+        pipe = self.ctx.redis.pipeline()
+        for host in hosts.values():
+            sample = {
+                "t": now,
+                "cpu": 100 * host.used_cpu / host.cpus if host.cpus else 0,
+                "mem": 100 * host.used_memory / host.memory if host.memory else 0,
+            }
+            pipe.lpush(self.ctx.keys.usage(host.host), json.dumps(sample))
+            pipe.ltrim(self.ctx.keys.usage(host.host), 0, USAGE_SAMPLES - 1)
+        pipe.execute()
 
     def lost_hosts(self, alive: dict[str, HostRecord]) -> set[str]:
         """Hosts gone silent for longer than the grace period (a Redis restart that forgot every

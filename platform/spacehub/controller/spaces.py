@@ -4,6 +4,7 @@ reports move the space through its stages; every change is mirrored to the proxy
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,10 +13,12 @@ from spacehub.controller import environment
 from spacehub.controller.accounts import Principal
 from spacehub.controller.buildlogs import build_log_path, close_build_log, persist_build_log
 from spacehub.controller.context import ControllerContext
-from spacehub.controller.repos import allocate_subdomain, copy_repo, open_git
-from spacehub.db.models import Build, BuildStatus, Repo, Space, SpaceSecret, SpaceVariable, utcnow
+from spacehub.controller.repos import allocate_subdomain, copy_repo, create_repo, open_git
+from spacehub.db.models import Build, BuildStatus, Repo, RepoType, Space, SpaceSecret, SpaceVariable, utcnow
 from spacehub.db.session import after_commit
+from spacehub.errors import BadRequest, Conflict
 from spacehub.queue.scheduling import cancel_job, enqueue_deploy, job_id_for_build, requeue_deploy
+from spacehub.repos.commits import Author, commit_files
 from spacehub.spec.check import AppSpec, NoAppFile, check_space
 from spacehub.spec.config import ConfigError
 from spacehub.spec.frontmatter import FrontMatterError, json_safe, parse_front_matter
@@ -179,7 +182,15 @@ def pause(ctx: ControllerContext, session: Session, space: Space) -> None:
     set_stage(ctx, space, Stage.PAUSED, "Paused by its owner")
 
 
-def start_again(ctx: ControllerContext, session: Session, space: Space, build: Build, message: str) -> None:
+def start_again(
+    ctx: ControllerContext,
+    session: Session,
+    space: Space,
+    build: Build,
+    message: str,
+    *,
+    avoid_host: str | None = None,
+) -> None:
     """Run an earlier, successful build's app again (a wake, a move off a lost host). The agent
     reuses its image where it has it, pulls it from the registry, or builds it again."""
     space.current_build_id = build.id
@@ -187,7 +198,19 @@ def start_again(ctx: ControllerContext, session: Session, space: Space, build: B
     set_stage(ctx, space, progress_stage(space, BuildStatus.STARTING), message)
     timeout = ctx.settings.build_timeout + ctx.settings.default_startup_timeout + 300
     queue, build_id = ctx.queue(space.hardware), build.id
-    after_commit(session, lambda: requeue_deploy(queue, build_id, timeout))
+    after_commit(session, lambda: requeue_deploy(queue, build_id, timeout, avoid_host=avoid_host))
+
+
+def move(ctx: ControllerContext, session: Session, space: Space) -> None:
+    """Start the running app on another host of its flavor; the old container serves until the new
+    one is healthy, then goes. Where no other host has room within a minute, it starts again on
+    the same host."""
+    build = space.live_build
+    if build is None or space.host_id is None:
+        raise BadRequest(f"{space.repo.full_name} runs nowhere: there is nothing to move")
+    if space.current_build_id != build.id and space.current_build and space.current_build.status.is_active:
+        raise Conflict(f"{space.repo.full_name} is deploying a new version: move it once that is done")
+    start_again(ctx, session, space, build, f"Moving off {space.host_id}", avoid_host=space.host_id)
 
 
 def sleep(ctx: ControllerContext, space: Space, idle_seconds: float) -> None:
@@ -377,6 +400,64 @@ def duplicate_space(
     publish(ctx, space)
     handle_push(ctx, session, copy)
     return copy
+
+
+def starters(templates_dir: Path) -> dict[str, dict[str, str]]:
+    """The starter apps a space can be created from: folder name -> title, description, SDK."""
+    found = {}
+    for folder in sorted(templates_dir.iterdir()):
+        readme = folder / "starter" / "README.md"
+        if readme.is_file():
+            data = parse_front_matter(readme.read_text()).data
+            found[folder.name] = {
+                "label": str(data.get("title") or folder.name),
+                "description": str(data.get("short_description") or ""),
+                "sdk": str(data.get("sdk") or "gradio"),
+            }
+    return found
+
+
+def create_from_starter(
+    ctx: ControllerContext,
+    session: Session,
+    principal: Principal,
+    *,
+    owner: str,
+    name: str,
+    starter: str,
+    hardware: str,
+    private: bool,
+) -> Repo:
+    """A new space whose first commit is a starter app from templates/<starter>/starter."""
+    available = starters(ctx.settings.templates_dir)
+    if starter not in available:
+        raise BadRequest(f"no starter named {starter!r}")
+    repo = create_repo(
+        session,
+        ctx.settings,
+        principal,
+        type=RepoType.SPACE,
+        owner=owner,
+        name=name,
+        private=private,
+        sdk=available[starter]["sdk"],
+        hardware=hardware,
+    )
+    folder = ctx.settings.templates_dir / starter / "starter"
+    files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    account = principal.account
+    author = (
+        Author(account.fullname or account.name, f"{account.name}@users.noreply.spacehub")
+        if account
+        else Author("spacehub", "spacehub@localhost")
+    )
+    commit_files(
+        open_git(ctx.settings, repo), files, f"Start from the {available[starter]['label']} starter", author
+    )
+    assert repo.space is not None
+    publish(ctx, repo.space)
+    handle_push(ctx, session, repo)
+    return repo
 
 
 def after_move(ctx: ControllerContext, session: Session, space: Space, old_subdomain: str) -> None:

@@ -56,6 +56,12 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
+# An id names things outside the database too (job ids, log files, image tags, container labels):
+# one freed by a deletion must never name something new. SQLite reuses the highest rowid without
+# AUTOINCREMENT; other databases' sequences never go back.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class AccountKind(StrEnum):
     USER = "user"
     ORG = "org"
@@ -98,11 +104,12 @@ class Account(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     tokens: Mapped[list[Token]] = relationship(back_populates="account", cascade="all, delete-orphan")
 
-    __table_args__ = (Index("ix_accounts_name_lower", func.lower(name), unique=True),)
+    __table_args__ = (Index("ix_accounts_name_lower", func.lower(name), unique=True), NEVER_REUSE_IDS)
 
 
 class Membership(Base):
@@ -119,6 +126,7 @@ class Token(Base):
     """An access token; only its SHA-256 digest is stored."""
 
     __tablename__ = "tokens"
+    __table_args__ = (NEVER_REUSE_IDS,)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
@@ -153,7 +161,10 @@ class Repo(Base):
         back_populates="repo", cascade="all, delete-orphan", uselist=False, lazy="joined"
     )
 
-    __table_args__ = (Index("ix_repos_identity", type, owner_id, func.lower(name), unique=True),)
+    __table_args__ = (
+        Index("ix_repos_identity", type, owner_id, func.lower(name), unique=True),
+        NEVER_REUSE_IDS,
+    )
 
     @property
     def full_name(self) -> str:
@@ -196,6 +207,7 @@ class Build(Base):
     """One attempt to turn a commit of a space into a running app."""
 
     __tablename__ = "builds"
+    __table_args__ = (NEVER_REUSE_IDS,)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     space_id: Mapped[int] = mapped_column(ForeignKey("spaces.repo_id", ondelete="CASCADE"), index=True)

@@ -57,7 +57,7 @@ class AppAccess:
             return Decision(True)
         signed = request.query.get(SIGN_PARAM)
         if signed and self._valid_for(signed, record):
-            return Decision(True, self._cookie(signed, prefix))
+            return Decision(True, self._cookie(signed, prefix, request.host))
         cookie = request.cookies.get(COOKIE)
         if cookie and self._valid_for(cookie, record):
             return Decision(True)
@@ -72,11 +72,23 @@ class AppAccess:
         claims = verify(signed, self.key)
         return claims is not None and claims.get("space") == record.id
 
-    def _cookie(self, signed: str, prefix: str) -> str:
+    def _cookie(self, signed: str, prefix: str, host: str) -> str:
+        """The access cookie. The hub shows apps in an iframe, often from another site (hub at
+        example.com, apps at *.example.app; or 127.0.0.1 and *.localhost): there the cookie must
+        be `SameSite=None`, which needs `Secure`, which browsers accept over HTTPS and on localhost.
+        `Partitioned` keeps it to the embedding site, and lets it through third-party cookie blocking."""
         claims = verify(signed, self.key) or {}
         max_age = max(0, int(claims.get("exp", 0) - time.time()))
-        secure = "; Secure" if self.settings.public_scheme == "https" else ""
-        return f"{COOKIE}={signed}; Path={prefix or '/'}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+        hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if (
+            self.settings.public_scheme == "https"
+            or hostname == "localhost"
+            or hostname.endswith(".localhost")
+        ):
+            same_site = "SameSite=None; Secure; Partitioned"
+        else:
+            same_site = "SameSite=Lax"
+        return f"{COOKIE}={signed}; Path={prefix or '/'}; Max-Age={max_age}; HttpOnly; {same_site}"
 
     async def _token_allowed(self, token: str, space_id: int, session: aiohttp.ClientSession) -> bool:
         key = (hashlib.sha256(token.encode()).hexdigest(), space_id)

@@ -4,6 +4,7 @@ their state from RQ itself (no parallel status table)."""
 from __future__ import annotations
 
 import logging
+import time
 from enum import StrEnum
 
 import redis
@@ -15,6 +16,7 @@ from rq.job import Job, JobStatus
 log = logging.getLogger(__name__)
 
 DEPLOY_JOB = "spacehub.queue.jobs.deploy"
+AVOID_SECONDS = 60.0
 
 
 class JobState(StrEnum):
@@ -29,8 +31,11 @@ def job_id_for_build(build_id: int) -> str:
     return f"build-{build_id}"
 
 
-def enqueue_deploy(queue: Queue, build_id: int, timeout: int) -> Job:
-    """Queue the build and start of `build_id`; an agent serving the queue's flavor runs it."""
+def enqueue_deploy(queue: Queue, build_id: int, timeout: int, *, avoid_host: str | None = None) -> Job:
+    """Queue the build and start of `build_id`; an agent serving the queue's flavor runs it.
+    With `avoid_host`, that host leaves the job to the others for AVOID_SECONDS (then anyone may
+    take it: a move must not strand a space when no other host has room)."""
+    meta = {"avoid_host": avoid_host, "avoid_until": time.time() + AVOID_SECONDS} if avoid_host else None
     return queue.enqueue_call(
         DEPLOY_JOB,
         args=(build_id,),
@@ -39,10 +44,16 @@ def enqueue_deploy(queue: Queue, build_id: int, timeout: int) -> Job:
         result_ttl=24 * 3600,
         failure_ttl=7 * 24 * 3600,
         description=f"build and start build {build_id}",
+        meta=meta,
     )
 
 
-def requeue_deploy(queue: Queue, build_id: int, timeout: int) -> Job:
+def avoided_by(job: Job, host_id: str) -> bool:
+    """Whether `host_id` should leave this job to another host."""
+    return job.meta.get("avoid_host") == host_id and time.time() < float(job.meta.get("avoid_until", 0))
+
+
+def requeue_deploy(queue: Queue, build_id: int, timeout: int, *, avoid_host: str | None = None) -> Job:
     """Queue build `build_id` again (a wake, a move to another host): the previous job of that id,
     finished or abandoned, makes way for the new one."""
     job_id = job_id_for_build(build_id)
@@ -53,7 +64,7 @@ def requeue_deploy(queue: Queue, build_id: int, timeout: int) -> Job:
     if previous is not None:
         cancel_job(queue.connection, job_id)
         previous.delete(remove_from_queue=True)
-    return enqueue_deploy(queue, build_id, timeout)
+    return enqueue_deploy(queue, build_id, timeout, avoid_host=avoid_host)
 
 
 def job_worker(connection: redis.Redis, job_id: str) -> str | None:

@@ -24,6 +24,7 @@ class Allocation:
     gpus: list[str] = field(default_factory=list)
     space_id: int = 0
     build_id: int = 0
+    memory_used: int = 0
 
 
 @dataclass

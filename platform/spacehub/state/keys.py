@@ -71,5 +71,9 @@ class Keys:
         """Sorted set: space id -> time of its last real request (the proxy counts them)."""
         return self._key("activity")
 
+    def usage(self, host_id: str) -> str:
+        """List of a host's recent allocation samples (newest first), for the dashboard's plot."""
+        return self._key("usage", host_id)
+
     def queue_name(self, flavor: str) -> str:
         return f"{self.namespace}.{flavor}"

@@ -340,8 +340,8 @@ class DockerDriver(RuntimeDriver):
     def stats(self, instance_id: str) -> dict[str, float]:
         try:
             raw: dict[str, Any] = self.client.containers.get(instance_id).stats(stream=False)  # type: ignore[assignment]
-        except docker.errors.NotFound:
-            return {}
+        except (docker.errors.NotFound, ValueError):
+            return {}  # gone, or going: the engine answers an empty body for a container being removed
         cpu, precpu = raw.get("cpu_stats", {}), raw.get("precpu_stats", {})
         cpu_delta = cpu.get("cpu_usage", {}).get("total_usage", 0) - precpu.get("cpu_usage", {}).get(
             "total_usage", 0

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from spacehub.api.deps import CtxDep, PrincipalDep, SessionDep, UserDep, bearer_token, resolve_principal
+from spacehub.api.deps import CtxDep, PrincipalDep, SessionDep, UserDep, request_principal
 from spacehub.api.serializers import secrets_json, space_runtime, variables_json
 from spacehub.api.urls import app_url, public_base_url
 from spacehub.controller import environment
@@ -213,11 +213,11 @@ def sse_event(line: LogLine) -> bytes:
 
 
 def _log_source(
-    ctx: ControllerContext, token: str | None, owner: str, name: str, kind: str
+    ctx: ControllerContext, request: Request, owner: str, name: str, kind: str
 ) -> tuple[str, int | None]:
     """(Redis key to follow, build id) for the logs of a space the caller may read."""
     with ctx.session() as session:
-        principal = resolve_principal(ctx, session, token)
+        principal = request_principal(ctx, session, request)
         space = readable_space(session, principal, owner, name)
         if kind == "run":
             return ctx.keys.run_log(space.repo_id), None
@@ -243,7 +243,7 @@ async def logs(
     tail: int | None = Query(None, ge=1, le=100_000),
 ) -> StreamingResponse:
     ctx: ControllerContext = request.app.state.ctx
-    key, build_id = await run_in_threadpool(_log_source, ctx, bearer_token(request), owner, name, kind)
+    key, build_id = await run_in_threadpool(_log_source, ctx, request, owner, name, kind)
 
     async def events() -> AsyncIterator[bytes]:
         if not key:

@@ -1,0 +1,142 @@
+"""Signing up, logging in and out, and a user's access tokens."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from spacehub.controller.accounts import authenticate, create_account, find_account, issue_token, revoke_token
+from spacehub.db.models import Account, Token, TokenRole
+from spacehub.errors import BadRequest, Forbidden, SpacehubError
+from spacehub.web.deps import Browser, BrowserDep
+from spacehub.web.sessions import check_password, hash_password
+
+router = APIRouter(include_in_schema=False)
+MIN_PASSWORD = 8
+
+
+def safe_next(target: str | None) -> str:
+    """Only redirect to paths of this site after logging in."""
+    return target if target and target.startswith("/") and not target.startswith("//") else "/spaces"
+
+
+def proves_identity(browser: Browser, account: Account, secret: str) -> bool:
+    """The account's password, or one of its write tokens: accounts made by an operator (the admin
+    among them) have a token and no password."""
+    if check_password(secret, account.password_hash):
+        return True
+    principal = authenticate(browser.session, secret) if secret else None
+    return principal is not None and principal.account is account and principal.role == TokenRole.WRITE
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(browser: BrowserDep, next: str = "/spaces") -> Response:
+    return browser.render("login.html", next=safe_next(next))
+
+
+@router.post("/login")
+async def login(browser: BrowserDep) -> Response:
+    form = await browser.check_form()
+    name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
+    account = find_account(browser.session, name)
+    if account is None or account.disabled or not proves_identity(browser, account, password):
+        return browser.render(
+            "login.html",
+            status_code=400,
+            next=safe_next(str(form.get("next", ""))),
+            name=name,
+            problem="Wrong user name or password (or the account is disabled).",
+        )
+    browser.sign_in(account)
+    return browser.redirect(safe_next(str(form.get("next", ""))), notice=f"Welcome, {account.name}.")
+
+
+@router.post("/logout")
+async def logout(browser: BrowserDep) -> Response:
+    await browser.check_form()
+    browser.sign_out()
+    return browser.redirect("/spaces", notice="You are logged out.")
+
+
+@router.get("/join", response_class=HTMLResponse)
+def join_page(browser: BrowserDep) -> Response:
+    if not browser.ctx.settings.signup_enabled:
+        raise Forbidden("sign-ups are closed on this hub: ask its operator for an account")
+    return browser.render("join.html")
+
+
+@router.post("/join")
+async def join(browser: BrowserDep) -> Response:
+    if not browser.ctx.settings.signup_enabled:
+        raise Forbidden("sign-ups are closed on this hub: ask its operator for an account")
+    form = await browser.check_form()
+    name, email = str(form.get("name", "")).strip(), str(form.get("email", "")).strip() or None
+    password = str(form.get("password", ""))
+    try:
+        if len(password) < MIN_PASSWORD:
+            raise BadRequest(f"the password needs at least {MIN_PASSWORD} characters")
+        account = create_account(browser.session, name, email=email, password_hash=hash_password(password))
+    except SpacehubError as exc:
+        browser.session.rollback()
+        return browser.render("join.html", status_code=400, name=name, email=email or "", problem=exc.message)
+    browser.sign_in(account)
+    return browser.redirect("/new-space", notice=f"Welcome, {account.name}! Create your first space.")
+
+
+@router.get("/settings/tokens", response_class=HTMLResponse)
+def tokens_page(browser: BrowserDep) -> Response:
+    account = browser.require_account()
+    return browser.render("tokens.html", tokens=tokens_of(browser, account), created=None)
+
+
+def tokens_of(browser: Browser, account: Account) -> list[Token]:
+    query = select(Token).where(Token.account_id == account.id).order_by(Token.id.desc())
+    return list(browser.session.scalars(query))
+
+
+@router.post("/settings/tokens", response_class=HTMLResponse)
+async def create_token(browser: BrowserDep) -> Response:
+    account = browser.require_account()
+    form = await browser.check_form()
+    name = str(form.get("name", "")).strip()
+    role = TokenRole.READ if form.get("role") == "read" else TokenRole.WRITE
+    if not name:
+        return browser.redirect("/settings/tokens", error="Give the token a name.")
+    _token, plaintext = issue_token(browser.session, account, name[:100], role)
+    return browser.render(
+        "tokens.html",
+        tokens=tokens_of(browser, account),
+        created=plaintext,
+        notice=f"Token {name} created. Copy it now: it is shown once.",
+    )
+
+
+@router.post("/settings/tokens/{token_id}/revoke")
+async def revoke(token_id: int, browser: BrowserDep) -> Response:
+    account = browser.require_account()
+    await browser.check_form()
+    token = revoke_token(browser.session, token_id, owner=account)
+    return browser.redirect("/settings/tokens", notice=f"Token {token.name} revoked: it stopped working.")
+
+
+@router.post("/settings/password")
+async def change_password(browser: BrowserDep) -> Response:
+    """Set a new password, proven by the current one (or a write token); other sessions end."""
+    account = browser.require_account()
+    form = await browser.check_form()
+    new = str(form.get("new", ""))
+    if not proves_identity(browser, account, str(form.get("current", ""))):
+        return browser.redirect(
+            "/settings/tokens#password", error="The current password (or token) is wrong."
+        )
+    if len(new) < MIN_PASSWORD:
+        return browser.redirect(
+            "/settings/tokens#password", error=f"The new password needs at least {MIN_PASSWORD} characters."
+        )
+    account.password_hash = hash_password(new)
+    account.session_epoch += 1
+    browser.sign_in(account)
+    return browser.redirect(
+        "/settings/tokens", notice="Password changed; your other sessions are logged out."
+    )

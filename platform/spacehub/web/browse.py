@@ -1,0 +1,316 @@
+"""Pages for visitors: the gallery, a space (its app, files and logs), models, datasets, profiles."""
+
+from __future__ import annotations
+
+import math
+import mimetypes
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from spacehub.api.routers.files import split_revision
+from spacehub.api.serializers import space_runtime
+from spacehub.api.urls import app_url, public_base_url
+from spacehub.controller.access import can_write
+from spacehub.controller.accounts import find_account
+from spacehub.controller.listing import visible_repos
+from spacehub.controller.repos import get_readable_repo, open_git
+from spacehub.db.models import Account, AccountKind, Like, Membership, Repo, RepoType
+from spacehub.errors import EntryNotFound, RepoNotFound, RevisionNotFound
+from spacehub.repos.git import DEFAULT_BRANCH, TreeEntry
+from spacehub.signing import derive_key, sign
+from spacehub.spec.frontmatter import split_readme
+from spacehub.web.deps import Browser, BrowserDep
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 24
+SDKS = ("gradio", "streamlit", "docker", "static")
+SORTS = {"trending": "Trending", "likes": "Most liked", "updated": "Recently updated", "created": "Newest"}
+MAX_SHOWN_FILE = 512 * 1024
+
+
+@dataclass
+class Card:
+    repo: Repo
+    stage: str | None
+    activity: float
+
+    @property
+    def card(self) -> dict[str, Any]:
+        return self.repo.card or {}
+
+    @property
+    def title(self) -> str:
+        return str(self.card.get("title") or self.repo.name)
+
+
+def trending_score(likes: int, last_active: float, now: float) -> float:
+    """Likes, plus a bonus for recent activity that halves every day."""
+    age_days = max(0.0, (now - last_active) / 86400)
+    return likes + 10 * math.pow(0.5, age_days)
+
+
+def space_cards(browser: Browser, repos: list[Repo]) -> list[Card]:
+    ctx = browser.ctx
+    ids = [str(r.id) for r in repos]
+    scores = ctx.redis.zmscore(ctx.keys.activity, ids) if ids else []
+    cards = []
+    for repo, score in zip(repos, scores, strict=True):
+        last = float(score) if score is not None else repo.updated_at.timestamp()
+        cards.append(Card(repo=repo, stage=repo.space.stage if repo.space else None, activity=last))
+    return cards
+
+
+@router.get("/", response_class=HTMLResponse)
+@router.get("/spaces", response_class=HTMLResponse)
+def gallery(
+    browser: BrowserDep, q: str = "", sdk: str = "", sort: str = "trending", page: int = Query(1, ge=1)
+) -> Response:
+    sort = sort if sort in SORTS else "trending"
+    order = {"likes": "likes", "updated": "lastModified", "created": "createdAt"}.get(sort)
+    repos = visible_repos(
+        browser.session,
+        browser.principal,
+        RepoType.SPACE,
+        search=q.strip() or None,
+        tags=[sdk] if sdk in SDKS else [],
+        sort=order,
+    )
+    cards = space_cards(browser, repos)
+    if sort == "trending":
+        now = time.time()
+        cards.sort(key=lambda c: trending_score(c.repo.likes, c.activity, now), reverse=True)
+    pages = max(1, math.ceil(len(cards) / PAGE_SIZE))
+    page = min(page, pages)
+    return browser.render(
+        "gallery.html",
+        cards=cards[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
+        total=len(cards),
+        q=q,
+        sdk=sdk,
+        sort=sort,
+        sorts=SORTS,
+        sdks=SDKS,
+        page=page,
+        pages=pages,
+    )
+
+
+def space_context(browser: Browser, owner: str, name: str) -> dict[str, Any]:
+    repo = get_readable_repo(browser.session, browser.principal, RepoType.SPACE, owner, name)
+    space = repo.space
+    if space is None:
+        raise RepoNotFound(f"Repository {owner}/{name} not found")
+    ctx = browser.ctx
+    base = public_base_url(browser.request)
+    host = app_url(ctx.settings, space, base)
+    liked = (
+        browser.account is not None and browser.session.get(Like, (repo.id, browser.account.id)) is not None
+    )
+    return {
+        "repo": repo,
+        "space": space,
+        "card": repo.card or {},
+        "runtime": space_runtime(ctx, space, host),
+        "app_host": host,
+        "can_write": can_write(browser.session, browser.principal, repo),
+        "liked": liked,
+    }
+
+
+def signed_app_src(browser: Browser, context: dict[str, Any]) -> str:
+    """The iframe's address: private apps open with a short-lived signed credential (the user's
+    token never reaches the app)."""
+    host = context["app_host"]
+    repo = context["repo"]
+    src = host if host.endswith("/") else host + "/"
+    if repo.private:
+        key = derive_key(browser.ctx.settings.resolved_internal_token)
+        claims = {"sub": f"/spaces/{repo.full_name}", "space": repo.id, "user": browser.principal.name}
+        token, _exp = sign(claims, key, 3600)
+        src += f"?__sign={token}"
+    return src
+
+
+@router.get("/spaces/{owner}/{name}", response_class=HTMLResponse)
+def space_page(owner: str, name: str, browser: BrowserDep) -> Response:
+    context = space_context(browser, owner, name)
+    return browser.render("space.html", tab="app", app_src=signed_app_src(browser, context), **context)
+
+
+@router.get("/spaces/{owner}/{name}/logs", response_class=HTMLResponse)
+def space_logs(owner: str, name: str, browser: BrowserDep) -> Response:
+    return browser.render("space_logs.html", tab="logs", **space_context(browser, owner, name))
+
+
+def files_context(browser: Browser, repo: Repo, tail: str) -> dict[str, Any]:
+    git = open_git(browser.ctx.settings, repo)
+    if not git.branches():
+        return {
+            "revision": DEFAULT_BRANCH,
+            "sha": None,
+            "path": "",
+            "entries": [],
+            "readme": None,
+            "crumbs": [],
+        }
+    revision, sha, path = split_revision(git, tail or DEFAULT_BRANCH)
+    path = path.strip("/")
+    if path:
+        entry = git.entry(sha, path)
+        if entry is None or entry.type != "tree":
+            raise EntryNotFound(f"{path} does not exist at {revision}")
+    entries = sorted(git.tree(sha, path), key=lambda e: (e.type != "tree", e.path.lower()))
+    readme = None
+    if not path and (data := git.read_file(sha, "README.md")) is not None:
+        readme = split_readme(data.decode("utf-8", "replace"))[2]
+    return {
+        "revision": revision,
+        "sha": sha,
+        "path": path,
+        "entries": entries,
+        "readme": readme,
+        "crumbs": _crumbs(path),
+        "commit": git.commit_info(sha),
+    }
+
+
+def _crumbs(path: str) -> list[tuple[str, str]]:
+    parts = [p for p in path.split("/") if p]
+    return [(part, "/".join(parts[: i + 1])) for i, part in enumerate(parts)]
+
+
+def blob_context(browser: Browser, repo: Repo, tail: str) -> dict[str, Any]:
+    git = open_git(browser.ctx.settings, repo)
+    if not git.branches():
+        raise RevisionNotFound("the repository is empty")
+    revision, sha, path = split_revision(git, tail)
+    entry: TreeEntry | None = git.entry(sha, path.strip("/"))
+    if entry is None or entry.type != "blob":
+        raise EntryNotFound(f"{path} does not exist at {revision}")
+    media = mimetypes.guess_type(entry.path)[0] or ""
+    text = None
+    if entry.size <= MAX_SHOWN_FILE and not media.startswith(("image/", "audio/", "video/")):
+        data = git.read_blob(entry.oid)
+        if b"\0" not in data[:8000]:
+            text = data.decode("utf-8", "replace")
+    return {
+        "revision": revision,
+        "sha": sha,
+        "path": entry.path,
+        "entry": entry,
+        "text": text,
+        "is_image": media.startswith("image/") and entry.size <= 20 * 1024 * 1024,
+        "markdown": entry.path.lower().endswith(".md"),
+        "crumbs": _crumbs(entry.path),
+    }
+
+
+@router.get("/spaces/{owner}/{name}/tree/{tail:path}", response_class=HTMLResponse)
+def space_files(owner: str, name: str, tail: str, browser: BrowserDep) -> Response:
+    context = space_context(browser, owner, name)
+    return browser.render(
+        "files.html",
+        tab="files",
+        prefix="/spaces",
+        **context,
+        **files_context(browser, context["repo"], tail),
+    )
+
+
+@router.get("/spaces/{owner}/{name}/blob/{tail:path}", response_class=HTMLResponse)
+def space_file(owner: str, name: str, tail: str, browser: BrowserDep) -> Response:
+    context = space_context(browser, owner, name)
+    return browser.render(
+        "file.html", tab="files", prefix="/spaces", **context, **blob_context(browser, context["repo"], tail)
+    )
+
+
+def _repo_routes(prefix: str, type: RepoType) -> None:
+    def base(browser: Browser, owner: str, name: str) -> dict[str, Any]:
+        repo = get_readable_repo(browser.session, browser.principal, type, owner, name)
+        return {
+            "repo": repo,
+            "prefix": prefix,
+            "kind": type.value,
+            "can_write": can_write(browser.session, browser.principal, repo),
+            "card": repo.card or {},
+        }
+
+    @router.get(f"{prefix}/{{owner}}/{{name}}", response_class=HTMLResponse, name=f"{type.value}_page")
+    def repo_page(owner: str, name: str, browser: BrowserDep) -> Response:
+        context = base(browser, owner, name)
+        return browser.render(
+            "repo.html", tab="card", **context, **files_context(browser, context["repo"], "")
+        )
+
+    @router.get(
+        f"{prefix}/{{owner}}/{{name}}/tree/{{tail:path}}",
+        response_class=HTMLResponse,
+        name=f"{type.value}_files",
+    )
+    def repo_files(owner: str, name: str, tail: str, browser: BrowserDep) -> Response:
+        context = base(browser, owner, name)
+        return browser.render(
+            "files.html", tab="files", **context, **files_context(browser, context["repo"], tail)
+        )
+
+    @router.get(
+        f"{prefix}/{{owner}}/{{name}}/blob/{{tail:path}}",
+        response_class=HTMLResponse,
+        name=f"{type.value}_file",
+    )
+    def repo_file(owner: str, name: str, tail: str, browser: BrowserDep) -> Response:
+        context = base(browser, owner, name)
+        return browser.render(
+            "file.html", tab="files", **context, **blob_context(browser, context["repo"], tail)
+        )
+
+
+@router.get("/users/{name}", response_class=HTMLResponse)
+@router.get("/{name}", response_class=HTMLResponse)
+def profile(name: str, browser: BrowserDep, request: Request) -> Response:
+    account = find_account(browser.session, name)
+    if account is None:
+        raise RepoNotFound(f"no user or organization named {name}")
+    repos = {
+        kind: [r for r in visible_repos(browser.session, browser.principal, kind, author=account.name)]
+        for kind in (RepoType.SPACE, RepoType.MODEL, RepoType.DATASET)
+    }
+    members: list[Account] = []
+    orgs: list[Account] = []
+    if account.kind == AccountKind.ORG:
+        members = list(
+            browser.session.scalars(
+                select(Account)
+                .join(Membership, Membership.user_id == Account.id)
+                .where(Membership.org_id == account.id)
+            )
+        )
+    else:
+        orgs = list(
+            browser.session.scalars(
+                select(Account)
+                .join(Membership, Membership.org_id == Account.id)
+                .where(Membership.user_id == account.id)
+            )
+        )
+    return browser.render(
+        "profile.html",
+        profile=account,
+        spaces=space_cards(browser, repos[RepoType.SPACE]),
+        models=repos[RepoType.MODEL],
+        datasets=repos[RepoType.DATASET],
+        members=members,
+        orgs=orgs,
+    )
+
+
+_repo_routes("/datasets", RepoType.DATASET)
+# Models live at /{owner}/{name}, as on the Hub: these routes come last, after every fixed path.
+_repo_routes("", RepoType.MODEL)

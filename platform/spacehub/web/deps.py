@@ -1,0 +1,151 @@
+"""What every HTML page needs: who is browsing (session cookie), the CSRF seed, and rendering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
+
+from spacehub.api.deps import CtxDep, SessionDep
+from spacehub.api.urls import public_base_url
+from spacehub.controller.accounts import Principal
+from spacehub.controller.context import ControllerContext
+from spacehub.db.models import Account, TokenRole
+from spacehub.errors import Forbidden, Unauthorized
+from spacehub.web.render import build_templates
+from spacehub.web.sessions import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    check_csrf,
+    csrf_token,
+    new_csrf_seed,
+    read_session,
+    session_token,
+)
+
+templates = build_templates()
+
+
+def browser_account(ctx: ControllerContext, session: Session, request: Request) -> Account | None:
+    """The signed-in account of a browser request, if its session is valid and the account enabled."""
+    found = read_session(ctx.settings.resolved_internal_token, request.cookies.get(SESSION_COOKIE))
+    if found is None:
+        return None
+    account = session.get(Account, found[0])
+    if account is None or account.disabled or account.session_epoch != found[1]:
+        return None
+    return account
+
+
+@dataclass
+class Browser:
+    """One browser request: its account, a principal for access checks, the CSRF seed."""
+
+    request: Request
+    ctx: ControllerContext
+    session: Session
+    account: Account | None
+    csrf_seed: str
+    new_seed: bool = False
+    cookies: list[tuple[str, str, int]] = field(default_factory=list)
+
+    @property
+    def principal(self) -> Principal:
+        return Principal(account=self.account, role=TokenRole.WRITE)
+
+    @property
+    def csrf(self) -> str:
+        return csrf_token(self.ctx.settings.resolved_internal_token, self.csrf_seed)
+
+    def require_account(self) -> Account:
+        if self.account is None:
+            raise Unauthorized("sign in first")
+        return self.account
+
+    def require_admin(self) -> Account:
+        account = self.require_account()
+        if not account.is_admin:
+            raise Forbidden("this page is for administrators")
+        return account
+
+    async def check_form(self) -> dict[str, Any]:
+        """The posted form, after checking its CSRF token."""
+        form = await self.request.form()
+        if not check_csrf(
+            self.ctx.settings.resolved_internal_token,
+            self.request.cookies.get(CSRF_COOKIE),
+            str(form.get("csrf", "")),
+        ):
+            raise Forbidden("the form expired or came from another site; reload the page and try again")
+        return {key: form.getlist(key) if len(form.getlist(key)) > 1 else form.get(key) for key in form}
+
+    def sign_in(self, account: Account) -> None:
+        self.cookies.append(
+            (
+                SESSION_COOKIE,
+                session_token(self.ctx.settings.resolved_internal_token, account.id, account.session_epoch),
+                SESSION_SECONDS,
+            )
+        )
+
+    def sign_out(self) -> None:
+        self.cookies.append((SESSION_COOKIE, "", 0))
+
+    def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        context.update(
+            request=self.request,
+            user=self.account,
+            csrf=self.csrf,
+            settings=self.ctx.settings,
+            hub_url=public_base_url(self.request),
+        )
+        context.setdefault("notice", self.request.query_params.get("notice"))
+        context.setdefault("problem", self.request.query_params.get("error"))
+        response = templates.TemplateResponse(self.request, template, context, status_code=status_code)
+        return self.finish(response)
+
+    def redirect(self, url: str, *, notice: str | None = None, error: str | None = None) -> RedirectResponse:
+        params = {k: v for k, v in (("notice", notice), ("error", error)) if v}
+        path, hash_mark, fragment = url.partition("#")
+        if params:
+            path += ("&" if "?" in path else "?") + urlencode(params)
+        target = path + hash_mark + fragment
+        return self.finish(RedirectResponse(target, status_code=303))
+
+    def finish(self, response: Any) -> Any:
+        secure = self.ctx.settings.public_scheme == "https"
+        if self.new_seed:
+            response.set_cookie(CSRF_COOKIE, self.csrf_seed, httponly=True, samesite="lax", secure=secure)
+        for name, value, max_age in self.cookies:
+            if max_age:
+                response.set_cookie(
+                    name, value, max_age=max_age, httponly=True, samesite="lax", secure=secure
+                )
+            else:
+                response.delete_cookie(name)
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def browser_for(request: Request, ctx: ControllerContext, session: Session) -> Browser:
+    seed = request.cookies.get(CSRF_COOKIE)
+    return Browser(
+        request=request,
+        ctx=ctx,
+        session=session,
+        account=browser_account(ctx, session, request),
+        csrf_seed=seed or new_csrf_seed(),
+        new_seed=seed is None,
+    )
+
+
+def get_browser(request: Request, ctx: CtxDep, session: SessionDep) -> Browser:
+    return browser_for(request, ctx, session)
+
+
+BrowserDep = Annotated[Browser, Depends(get_browser)]

@@ -1,0 +1,268 @@
+"""What developers do in the browser: create a space, change its settings, like, duplicate, delete.
+Every action answers with the page and a sentence saying what happened (or what went wrong)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from spacehub.api.routers.repos import remove_repo
+from spacehub.api.serializers import secrets_json, variables_json
+from spacehub.controller import environment
+from spacehub.controller.repos import create_repo
+from spacehub.controller.spaces import (
+    create_from_starter,
+    duplicate_space,
+    pause,
+    publish,
+    redeploy_if_deployed,
+    restart,
+    starters,
+)
+from spacehub.db.models import Account, Like, Membership, RepoType, Space, SpaceSecret, SpaceVariable
+from spacehub.errors import BadRequest, Forbidden, SpacehubError
+from spacehub.spec.config import SDKS
+from spacehub.web.browse import space_context
+from spacehub.web.deps import Browser, BrowserDep
+from spacehub.web.render import profile_url
+
+router = APIRouter(include_in_schema=False)
+
+
+def owners_of(browser: Browser) -> list[str]:
+    """The namespaces the user may create spaces in: their own and their organizations'."""
+    account = browser.require_account()
+    orgs = browser.session.scalars(
+        select(Account)
+        .join(Membership, Membership.org_id == Account.id)
+        .where(Membership.user_id == account.id, Membership.role.in_(["admin", "write"]))
+    )
+    return [account.name, *(org.name for org in orgs)]
+
+
+def new_space_form(browser: Browser, status: int = 200, problem: str | None = None, **form: Any) -> Response:
+    return browser.render(
+        "new_space.html",
+        status_code=status,
+        problem=problem,
+        owners=owners_of(browser),
+        form=form,
+        starters=starters(browser.ctx.settings.templates_dir),
+        sdks=SDKS,
+        flavors=list(browser.ctx.flavors.values()),
+    )
+
+
+@router.get("/new-space", response_class=HTMLResponse)
+def new_space_page(browser: BrowserDep) -> Response:
+    if browser.account is None:
+        return browser.redirect("/login?next=/new-space")
+    return new_space_form(browser)
+
+
+@router.post("/new-space")
+async def new_space(browser: BrowserDep) -> Response:
+    browser.require_account()
+    form = await browser.check_form()
+    owner, name = str(form.get("owner", "")), str(form.get("name", "")).strip()
+    template, hardware = str(form.get("template", "")), str(form.get("hardware", "cpu-basic"))
+    private = form.get("visibility") == "private"
+    try:
+        if hardware not in browser.ctx.flavors:
+            raise BadRequest(f"unknown hardware {hardware!r}")
+        if template:
+            repo = create_from_starter(
+                browser.ctx,
+                browser.session,
+                browser.principal,
+                owner=owner,
+                name=name,
+                starter=template,
+                hardware=hardware,
+                private=private,
+            )
+        else:
+            repo = create_repo(
+                browser.session,
+                browser.ctx.settings,
+                browser.principal,
+                type=RepoType.SPACE,
+                owner=owner,
+                name=name,
+                private=private,
+                sdk=str(form.get("sdk", "gradio")),
+                hardware=hardware,
+            )
+            assert repo.space is not None
+            publish(browser.ctx, repo.space)
+    except SpacehubError as exc:
+        browser.session.rollback()
+        return new_space_form(
+            browser,
+            400,
+            owner=owner,
+            name=name,
+            template=template,
+            hardware=hardware,
+            sdk=str(form.get("sdk", "")),
+            visibility="private" if private else "public",
+            problem=exc.message,
+        )
+    message = "Space created: it is building." if template else "Space created: push your app to it."
+    return browser.redirect(f"/spaces/{repo.full_name}", notice=message)
+
+
+def writable(browser: Browser, owner: str, name: str) -> dict[str, Any]:
+    context = space_context(browser, owner, name)
+    if not context["can_write"]:
+        raise Forbidden("only the space's owners can change its settings")
+    return context
+
+
+@router.get("/spaces/{owner}/{name}/settings", response_class=HTMLResponse)
+def settings_page(owner: str, name: str, browser: BrowserDep) -> Response:
+    if browser.account is None:
+        return browser.redirect(f"/login?next=/spaces/{owner}/{name}/settings")
+    context = writable(browser, owner, name)
+    space: Space = context["space"]
+    return browser.render(
+        "space_settings.html",
+        tab="settings",
+        flavors=list(browser.ctx.flavors.values()),
+        secrets=secrets_json(browser.session, space),
+        variables=variables_json(browser.session, space),
+        **context,
+    )
+
+
+@router.post("/spaces/{owner}/{name}/settings/{action}")
+async def settings_action(owner: str, name: str, action: str, browser: BrowserDep) -> Response:
+    context = writable(browser, owner, name)
+    form = await browser.check_form()
+    space: Space = context["space"]
+    page = f"/spaces/{space.repo.full_name}"
+    try:
+        notice = apply_setting(browser, space, action, form)
+    except SpacehubError as exc:
+        browser.session.rollback()
+        return browser.redirect(f"{page}/settings", error=exc.message)
+    if action == "delete":
+        return browser.redirect(profile_url(browser.require_account().name), notice=notice)
+    return browser.redirect(page if action in ("restart", "factory") else f"{page}/settings", notice=notice)
+
+
+def apply_setting(browser: Browser, space: Space, action: str, form: dict[str, Any]) -> str:
+    """Carry out one settings form; returns what to tell the user."""
+    ctx, session, repo = browser.ctx, browser.session, space.repo
+    if action == "hardware":
+        flavor = str(form.get("flavor", ""))
+        if flavor not in ctx.flavors:
+            raise BadRequest(f"unknown hardware {flavor!r}")
+        if flavor == space.hardware:
+            return f"The space already runs on {flavor}."
+        space.hardware = flavor
+        redeploy_if_deployed(ctx, session, space)
+        return f"Hardware changed to {ctx.flavors[flavor].pretty_name}: the app restarts on it."
+    if action == "sleep":
+        raw = str(form.get("seconds", "")).strip()
+        if raw and not raw.lstrip("-").isdigit():
+            raise BadRequest(f"sleep time is a whole number of seconds, or -1 for never, not {raw!r}")
+        seconds = int(raw) if raw else None
+        if seconds is not None and seconds != -1 and seconds < 1:
+            raise BadRequest("sleep time is a number of seconds, or -1 for never")
+        space.sleep_time = seconds
+        return "Sleep time saved."
+    if action == "visibility":
+        repo.private = form.get("visibility") == "private"
+        publish(ctx, space)
+        return f"The space is now {'private' if repo.private else 'public'}."
+    if action in ("secrets", "variables"):
+        key, value = str(form.get("key", "")).strip(), str(form.get("value", ""))
+        if action == "secrets":
+            environment.upsert(session, SpaceSecret, space, key, value, None)
+        else:
+            environment.upsert(session, SpaceVariable, space, key, value, None)
+        redeploy_if_deployed(ctx, session, space)
+        return f"{'Secret' if action == 'secrets' else 'Variable'} {key} saved: the app restarts with it."
+    if action in ("secrets/delete", "variables/delete"):
+        key = str(form.get("key", ""))
+        if action.startswith("secrets"):
+            environment.remove(session, SpaceSecret, space, key)
+        else:
+            environment.remove(session, SpaceVariable, space, key)
+        redeploy_if_deployed(ctx, session, space)
+        return f"{key} deleted: the app restarts without it."
+    if action in ("restart", "factory"):
+        restart(ctx, session, space, factory=action == "factory")
+        return (
+            "Factory rebuild started: everything builds again, without cache."
+            if action == "factory"
+            else "Restarting."
+        )
+    if action == "pause":
+        if space.sdk == "static":
+            raise BadRequest("static spaces cannot be paused: they run no app")
+        pause(ctx, session, space)
+        return "Paused: the app stays stopped until you restart it."
+    if action == "delete":
+        if str(form.get("confirm", "")).strip() != repo.full_name:
+            raise BadRequest(f"type {repo.full_name} exactly to delete the space")
+        name = repo.full_name
+        remove_repo(ctx, session, repo)
+        return f"{name} is deleted."
+    raise BadRequest(f"unknown setting {action!r}")
+
+
+@router.post("/spaces/{owner}/{name}/like")
+async def like(owner: str, name: str, browser: BrowserDep) -> Response:
+    account = browser.require_account()
+    await browser.check_form()
+    repo = space_context(browser, owner, name)["repo"]
+    existing = browser.session.get(Like, (repo.id, account.id))
+    if existing is None:
+        browser.session.add(Like(repo_id=repo.id, account_id=account.id))
+        repo.likes += 1
+        notice = "Liked."
+    else:
+        browser.session.delete(existing)
+        repo.likes = max(0, repo.likes - 1)
+        notice = "Like removed."
+    return browser.redirect(f"/spaces/{repo.full_name}", notice=notice)
+
+
+@router.get("/spaces/{owner}/{name}/duplicate", response_class=HTMLResponse)
+def duplicate_page(owner: str, name: str, browser: BrowserDep) -> Response:
+    if browser.account is None:
+        return browser.redirect(f"/login?next=/spaces/{owner}/{name}/duplicate")
+    return browser.render(
+        "duplicate.html", tab="duplicate", owners=owners_of(browser), **space_context(browser, owner, name)
+    )
+
+
+@router.post("/spaces/{owner}/{name}/duplicate")
+async def duplicate(owner: str, name: str, browser: BrowserDep) -> Response:
+    account = browser.require_account()
+    form = await browser.check_form()
+    source: Space = space_context(browser, owner, name)["space"]
+    to_owner, to_name = str(form.get("owner", account.name)), str(form.get("name", "")).strip()
+    try:
+        copy = duplicate_space(
+            browser.ctx,
+            browser.session,
+            browser.principal,
+            source,
+            to_owner=to_owner,
+            to_name=to_name,
+            private=form.get("visibility") == "private",
+            hardware=None,
+            sleep_time=None,
+            secrets=[],
+            variables=[],
+        )
+    except SpacehubError as exc:
+        browser.session.rollback()
+        return browser.redirect(f"/spaces/{owner}/{name}/duplicate", error=exc.message)
+    return browser.redirect(f"/spaces/{copy.full_name}", notice=f"Duplicated from {source.repo.full_name}.")

@@ -1,0 +1,66 @@
+"""Browser sessions on the hub's origin: password hashes (scrypt), signed session cookies, and the
+CSRF tokens that every form carries."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+from spacehub.signing import derive_key, sign, verify
+
+SESSION_COOKIE = "spacehub-session"
+SESSION_SECONDS = 30 * 24 * 3600
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+SESSION_PURPOSE = b"spacehub browser session v1"
+CSRF_PURPOSE = b"spacehub csrf v1"
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+
+
+def check_password(password: str, stored: str | None) -> bool:
+    if not stored or not stored.startswith("scrypt$"):
+        return False
+    _, salt_b64, digest_b64 = stored.split("$")
+    digest = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt_b64), dklen=32, **_SCRYPT)
+    return hmac.compare_digest(digest, base64.b64decode(digest_b64))
+
+
+def session_token(secret: str, account_id: int, epoch: int) -> str:
+    """The cookie value for a signed-in account; `epoch` lets the account end all its sessions."""
+    token, _exp = sign(
+        {"uid": account_id, "epoch": epoch}, derive_key(secret, SESSION_PURPOSE), SESSION_SECONDS
+    )
+    return token
+
+
+def read_session(secret: str, cookie: str | None) -> tuple[int, int] | None:
+    """(account id, session epoch) of a valid session cookie."""
+    if not cookie:
+        return None
+    claims = verify(cookie, derive_key(secret, SESSION_PURPOSE))
+    if claims is None or not isinstance(claims.get("uid"), int):
+        return None
+    return claims["uid"], int(claims.get("epoch", 0))
+
+
+CSRF_COOKIE = "spacehub-csrf"
+
+
+def new_csrf_seed() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def csrf_token(secret: str, seed: str) -> str:
+    """The token forms carry, bound to a random cookie of the browser (double submit): another site
+    can make the browser post, but cannot read the cookie to forge the token."""
+    return hmac.new(derive_key(secret, CSRF_PURPOSE), seed.encode(), hashlib.sha256).hexdigest()
+
+
+def check_csrf(secret: str, seed: str | None, token: str | None) -> bool:
+    return bool(seed) and bool(token) and hmac.compare_digest(csrf_token(secret, seed or ""), token or "")
