@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 
@@ -127,3 +128,15 @@ def test_docker_spaces_get_variables_as_build_args_and_secrets_as_mounts(
     history = json.dumps(client.api.history(image.id)) + json.dumps(client.api.inspect_image(image.id))
     assert secret not in history
     assert secret not in platform.logs(space, "build")
+
+    # BuildKit keeps secret mounts out of its cache keys; the platform keys every step by them, so
+    # a new value reaches the steps that read it (and no other space reuses what a secret made).
+    rotated = secret + "-rotated"
+    api.add_space_secret(space, "BUILD_TOKEN", rotated)
+    deadline = time.monotonic() + 300
+    while (
+        httpx.get(platform.app_url(space) + "/", trust_env=False).json()["token_hash"]
+        != hashlib.sha256(rotated.encode()).hexdigest()
+    ):
+        assert time.monotonic() < deadline, platform.runtime(space)
+        time.sleep(1)

@@ -4,10 +4,13 @@ import tarfile
 import pytest
 
 from spacehub.build.context import (
+    SECRETS_DIGEST_ARG,
     extract_archive,
+    keyed_by_secrets,
     needs_torch,
     render_sdk_dockerfile,
     requirement_names,
+    secrets_digest,
     without_syntax_directive,
 )
 from spacehub.build.dockercli import failure_summary
@@ -124,3 +127,25 @@ def test_ca_bundles_are_split_one_certificate_a_file(tmp_path) -> None:
 def test_python_names() -> None:
     assert python_minor("3.11.4") == "3.11"
     assert "python:3.11-slim" in python_aliases("3.11", "bookworm")
+
+
+def test_every_stage_of_a_dockerfile_is_keyed_by_the_secrets() -> None:
+    dockerfile = (
+        "FROM python:3.11-slim \\\n    AS deps\n"
+        "RUN --mount=type=secret,id=TOKEN pip download private\n"
+        "from deps\n"
+        "COPY . /app\n"
+    )
+    keyed = keyed_by_secrets(dockerfile)
+    assert keyed == (
+        "FROM python:3.11-slim \\\n    AS deps\n"
+        f"ARG {SECRETS_DIGEST_ARG}\n"
+        "RUN --mount=type=secret,id=TOKEN pip download private\n"
+        "from deps\n"
+        f"ARG {SECRETS_DIGEST_ARG}\n"
+        "COPY . /app\n"
+    )
+    key = b"k" * 32
+    assert secrets_digest(key, {"A": "1", "B": "2"}) == secrets_digest(key, {"B": "2", "A": "1"})
+    assert secrets_digest(key, {"A": "1"}) != secrets_digest(key, {"A": "2"})
+    assert secrets_digest(key, {"A": "1"}) != secrets_digest(b"o" * 32, {"A": "1"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import shlex
@@ -15,6 +17,9 @@ from spacehub.spec.check import check_packages
 from spacehub.spec.config import ConfigError, PreloadEntry
 
 _SYNTAX_DIRECTIVE = re.compile(r"^#\s*syntax\s*=.*$", re.M | re.I)
+# A FROM instruction, with its continuation lines.
+_FROM = re.compile(r"^[ \t]*FROM\b(?:[^\n]*\\\n)*[^\n]*$", re.M | re.I)
+SECRETS_DIGEST_ARG = "SPACEHUB_SECRETS_DIGEST"
 
 
 def extract_archive(archive: Path, destination: Path) -> None:
@@ -65,6 +70,19 @@ def without_syntax_directive(dockerfile: str) -> tuple[str, bool]:
     if _SYNTAX_DIRECTIVE.match(head.strip()):
         return rest, True
     return dockerfile, False
+
+
+def keyed_by_secrets(dockerfile: str) -> str:
+    """BuildKit leaves secret mounts out of its cache keys: a step that read a secret would be
+    reused after the secret changed, and by any space with the same Dockerfile. An ARG declared in
+    every stage puts a digest of the secrets (given as a build arg) into the key of each RUN step."""
+    return _FROM.sub(lambda match: f"{match.group(0)}\nARG {SECRETS_DIGEST_ARG}", dockerfile)
+
+
+def secrets_digest(key: bytes, secrets: dict[str, str]) -> str:
+    """A keyed digest of secret values: it shows in the image's history, so it must not let anyone
+    guess them."""
+    return hmac.new(key, json.dumps(sorted(secrets.items())).encode(), hashlib.sha256).hexdigest()
 
 
 # Requirements that mean "this space needs PyTorch": it builds on the torch runtime.

@@ -24,12 +24,20 @@ from docker.types import DeviceRequest, LogConfig
 
 from spacehub.agent.drivers.base import Instance, InstanceState, LaunchSpec, RuntimeDriver
 from spacehub.agent.network import ensure_app_network, gateway_address, guard_app_network, guard_bridge
-from spacehub.build.context import needs_torch, render_sdk_dockerfile, without_syntax_directive
+from spacehub.build.context import (
+    SECRETS_DIGEST_ARG,
+    keyed_by_secrets,
+    needs_torch,
+    render_sdk_dockerfile,
+    secrets_digest,
+    without_syntax_directive,
+)
 from spacehub.build.dockercli import build_image, find_docker_cli
 from spacehub.build.errors import BuildFailed
 from spacehub.build.runtimes import Runtimes
 from spacehub.queue.flavors import parse_size
 from spacehub.queue.spec import DeploySpec
+from spacehub.signing import derive_key
 from spacehub.spec.config import PreloadEntry
 from spacehub.state.logs import LogWriter
 
@@ -39,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LABEL = "spacehub"
+BUILD_SECRETS_PURPOSE = b"spacehub build secrets digest v1"
 _DOCKER_TIMESTAMP = re.compile(
     r"^(?P<seconds>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<fraction>\d+))?Z ?(?P<text>.*)$", re.S
 )
@@ -104,47 +113,27 @@ class DockerDriver(RuntimeDriver):
         with tempfile.TemporaryDirectory(prefix="spacehub-build-") as tmp:
             dockerfile = Path(tmp) / "Dockerfile"
             if spec.sdk == "docker":
-                text = (source / "Dockerfile").read_text(errors="replace")
-                text, dropped = without_syntax_directive(text)
-                if dropped:
-                    log_writer.write(
-                        "==> Ignoring the `# syntax=` line: builds use the built-in Dockerfile frontend"
-                    )
-                dockerfile.write_text(text)
-                self.runtimes.ensure_dockerfile_bases(text, log_writer)
-                with _secret_files(spec.secrets) as secrets:
-                    log_writer.write(f"==> Building {spec.space_name} from its Dockerfile")
-                    build_image(
-                        self.cli,
-                        source,
-                        tag,
-                        log_writer,
-                        dockerfile=dockerfile,
-                        build_args=spec.variables,
-                        secrets=secrets,
-                        no_cache=spec.factory,
-                        timeout=self.settings.build_timeout,
-                    )
-                return tag
-            python = spec.python_version or self.settings.default_python_version
-            sdk_version = spec.sdk_version or self._default_sdk_version(spec.sdk)
-            torch = ("cuda" if spec.flavor.is_gpu else "cpu") if needs_torch(source) else None
-            base = self.runtimes.ensure_sdk(spec.sdk, sdk_version, python, log_writer, torch=torch)
-            preload = [PreloadEntry.parse(item) for item in spec.preload_from_hub]
-            dockerfile.write_text(
-                render_sdk_dockerfile(
-                    self.settings.templates_dir,
-                    spec.sdk,
-                    base_image=base,
-                    app_file=spec.app_file,
-                    source=source,
-                    preload=preload,
-                )
-            )
-            log_writer.write(f"==> Building {spec.space_name} on {base}")
-            build_args = self.runtimes.pip_build_args()
-            if preload:
-                build_args["HF_ENDPOINT"] = self.build_hub_url()
+                self.build_dockerfile(spec, source, dockerfile, tag, log_writer)
+            else:
+                self.build_sdk(spec, source, dockerfile, tag, log_writer)
+        return tag
+
+    def build_dockerfile(
+        self, spec: DeploySpec, source: Path, dockerfile: Path, tag: str, log_writer: LogWriter
+    ) -> None:
+        """A `sdk: docker` space: its own Dockerfile, variables as build args, secrets as mounts."""
+        text, dropped = without_syntax_directive((source / "Dockerfile").read_text(errors="replace"))
+        if dropped:
+            log_writer.write("==> Ignoring the `# syntax=` line: builds use the built-in Dockerfile frontend")
+        self.runtimes.ensure_dockerfile_bases(text, log_writer)
+        build_args = dict(spec.variables)
+        if spec.secrets:
+            text = keyed_by_secrets(text)
+            key = derive_key(self.settings.resolved_internal_token, BUILD_SECRETS_PURPOSE)
+            build_args[SECRETS_DIGEST_ARG] = secrets_digest(key, spec.secrets)
+        dockerfile.write_text(text)
+        with _secret_files(spec.secrets) as secrets:
+            log_writer.write(f"==> Building {spec.space_name} from its Dockerfile")
             build_image(
                 self.cli,
                 source,
@@ -152,10 +141,44 @@ class DockerDriver(RuntimeDriver):
                 log_writer,
                 dockerfile=dockerfile,
                 build_args=build_args,
+                secrets=secrets,
                 no_cache=spec.factory,
                 timeout=self.settings.build_timeout,
             )
-        return tag
+
+    def build_sdk(
+        self, spec: DeploySpec, source: Path, dockerfile: Path, tag: str, log_writer: LogWriter
+    ) -> None:
+        """A Gradio or Streamlit space: its SDK's template on the matching runtime image."""
+        python = spec.python_version or self.settings.default_python_version
+        sdk_version = spec.sdk_version or self._default_sdk_version(spec.sdk)
+        torch = ("cuda" if spec.flavor.is_gpu else "cpu") if needs_torch(source) else None
+        base = self.runtimes.ensure_sdk(spec.sdk, sdk_version, python, log_writer, torch=torch)
+        preload = [PreloadEntry.parse(item) for item in spec.preload_from_hub]
+        dockerfile.write_text(
+            render_sdk_dockerfile(
+                self.settings.templates_dir,
+                spec.sdk,
+                base_image=base,
+                app_file=spec.app_file,
+                source=source,
+                preload=preload,
+            )
+        )
+        log_writer.write(f"==> Building {spec.space_name} on {base}")
+        build_args = self.runtimes.pip_build_args()
+        if preload:
+            build_args["HF_ENDPOINT"] = self.build_hub_url()
+        build_image(
+            self.cli,
+            source,
+            tag,
+            log_writer,
+            dockerfile=dockerfile,
+            build_args=build_args,
+            no_cache=spec.factory,
+            timeout=self.settings.build_timeout,
+        )
 
     def find_artifact(self, spec: DeploySpec) -> str | None:
         tag = self.image_tag(spec)
