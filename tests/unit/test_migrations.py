@@ -2,12 +2,16 @@
 
 import warnings
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.exc import IntegrityError
 
-from spacehub.db.migrate import upgrade
-from spacehub.db.models import Base
+from spacehub.db.migrate import alembic_config, upgrade
+from spacehub.db.models import Account, Base, Membership, Repo, RepoType, Space, SpaceSecret, Token
+from spacehub.db.session import get_engine, session_scope
 
 
 def test_migrations_match_the_models(tmp_path) -> None:
@@ -17,3 +21,49 @@ def test_migrations_match_the_models(tmp_path) -> None:
         warnings.simplefilter("ignore")  # expression indexes cannot be compared on SQLite
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
+
+
+def test_a_first_schema_database_upgrades_without_losing_a_row(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    command.upgrade(alembic_config(url), "0001")
+    now = "2026-11-22 19:00:00.000000"
+    with get_engine(url).begin() as connection:  # foreign keys on, as the controller has them
+        for statement in (
+            "INSERT INTO accounts VALUES (1, 'ada', 'user', NULL, NULL, NULL, 1, 0, :now)",
+            "INSERT INTO accounts VALUES (2, 'lab', 'org', NULL, NULL, NULL, 0, 0, :now)",
+            "INSERT INTO memberships VALUES (2, 1, 'admin')",
+            "INSERT INTO tokens VALUES (1, 1, 'w', 'write', 'digest', 'hint', :now, NULL, NULL)",
+            "INSERT INTO repos VALUES (1, 'space', 2, 'demo', 0, '{}', 0, :now, :now)",
+            "INSERT INTO repos VALUES (2, 'space', 2, 'gone', 0, '{}', 0, :now, :now)",
+            "INSERT INTO spaces (repo_id, sdk, subdomain, hardware, paused, stage, stage_changed_at)"
+            " VALUES (1, 'gradio', 'lab-demo', 'cpu-basic', 0, 'RUNNING', :now)",
+            "INSERT INTO builds (id, space_id, sha, status, factory, flavor, created_at)"
+            " VALUES (1, 1, 'abc', 'succeeded', 0, 'cpu-basic', :now)",
+            "UPDATE spaces SET live_build_id = 1, current_build_id = 1",
+            "INSERT INTO space_secrets VALUES (1, 'TOKEN', 'value', NULL, :now)",
+        ):
+            connection.execute(text(statement), {"now": now})
+
+    upgrade(url)
+
+    with session_scope(url) as session:
+        ada = session.get(Account, 1)
+        assert ada is not None and ada.session_epoch == 0 and ada.is_admin
+        assert session.get(Membership, (2, 1)) is not None
+        assert [t.name for t in session.scalars(select(Token))] == ["w"]
+        space = session.get(Space, 1)
+        assert space is not None and space.live_build_id == 1 and space.repo.owner.name == "lab"
+        assert [s.key for s in session.scalars(select(SpaceSecret))] == ["TOKEN"]
+        # The id of a deleted row is not handed out again, and names stay unique.
+        session.delete(session.get(Repo, 2))
+        session.flush()
+        session.add(Repo(type=RepoType.MODEL, owner_id=1, name="fresh"))
+        session.flush()
+        assert session.scalars(select(Repo.id).where(Repo.name == "fresh")).one() == 3
+        session.add(Account(name="ADA"))
+        with pytest.raises(IntegrityError):
+            session.flush()
+        session.rollback()
+    with get_engine(url).begin() as connection:  # and foreign keys still cascade
+        connection.execute(text("DELETE FROM accounts WHERE id = 2"))
+        assert connection.execute(text("SELECT count(*) FROM spaces")).scalar() == 0

@@ -15,9 +15,20 @@ def run_migrations() -> None:
             context.run_migrations()
         return
     with get_engine(url).connect() as connection:
-        context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
-        with context.begin_transaction():
-            context.run_migrations()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch migrations rebuild SQLite tables: dropping the old copy must not cascade to the
+            # rows that refer to it. (The pragma only takes effect outside a transaction.)
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()  # else Alembic joins this transaction, and never commits its own
+        try:
+            context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 run_migrations()

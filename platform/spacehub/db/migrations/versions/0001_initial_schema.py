@@ -27,10 +27,8 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(length=200), nullable=True),
         sa.Column("is_admin", sa.Boolean(), nullable=False),
         sa.Column("disabled", sa.Boolean(), nullable=False),
-        sa.Column("session_epoch", sa.Integer(), nullable=False),
         sa.Column("created_at", spacehub.db.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
-        sqlite_autoincrement=True,
     )
     op.create_table(
         "memberships",
@@ -54,7 +52,6 @@ def upgrade() -> None:
         sa.Column("updated_at", spacehub.db.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["owner_id"], ["accounts.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
-        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("repos", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_repos_owner_id"), ["owner_id"], unique=False)
@@ -73,7 +70,6 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("digest"),
-        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("tokens", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_tokens_account_id"), ["account_id"], unique=False)
@@ -128,7 +124,6 @@ def upgrade() -> None:
         sa.Column("finished_at", spacehub.db.models.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(["space_id"], ["spaces.repo_id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
-        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("builds", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_builds_space_id"), ["space_id"], unique=False)
