@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import httpx
@@ -121,6 +122,28 @@ def test_a_space_without_a_running_app_gets_a_page(path_platform: Platform, spac
     api = httpx.get(url, trust_env=False, timeout=30)
     assert time.monotonic() - started >= 2.5
     assert api.status_code == 503 and api.json()["stage"] == "BUILDING"
+
+
+def test_a_held_request_outlasts_the_clients_read_timeout(
+    platform: Platform, redis_client: redis.Redis, upstream: Upstream, space_name: str
+) -> None:
+    """An app that takes longer to come up than the client waits for a byte (gradio_client: 5 s):
+    the proxy's interim answers keep the client waiting, and the answer is the app's."""
+    space = platform.create_space(space_name, hardware=QUEUED_FLAVOR)
+    platform.push(space, {"app.py": "import gradio\n"})
+    comes_up = threading.Timer(8, route_to, (platform, redis_client, space, upstream))
+    comes_up.start()
+    try:
+        started = time.monotonic()
+        answer = httpx.get(
+            f"http://{platform.info(space)['subdomain']}.localhost:{platform.port}/config",
+            timeout=httpx.Timeout(30, read=4),
+            trust_env=False,
+        )
+    finally:
+        comes_up.join()
+    assert time.monotonic() - started >= 7.5
+    assert answer.status_code == 200 and answer.json()["path"] == "/config"
 
 
 def test_unknown_apps_and_internal_paths(platform: Platform) -> None:

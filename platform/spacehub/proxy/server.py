@@ -31,6 +31,10 @@ INTERNAL_PREFIX = "/api/internal"
 STATUS_PATH = "/.spacehub/status"
 # Stages in which an API request is worth holding: the app is on its way.
 WAITABLE = IN_PROGRESS_STAGES | {Stage.SLEEPING, Stage.RUNNING}
+# While a request is held, an interim answer this often keeps the client's read timeout from
+# running out (gradio_client's is 5 s; Go's client gives up after five interim answers).
+INTERIM_SECONDS = 3.0
+INTERIM_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,7 @@ class EdgeProxy:
             if pages.wants_html(request) or record.stage not in WAITABLE:
                 return pages.space_unavailable(request, record, hub_url, status_path=app.prefix + STATUS_PATH)
             # An API client (gradio_client...) is held until the app answers, then forwarded.
-            awake = await self.routes.wait_for_upstream(record.subdomain, self.settings.wake_timeout)
+            awake = await self.hold(request, record.subdomain)
             if awake is None:
                 latest = self.routes.lookup(record.subdomain) or record
                 return pages.space_unavailable(request, latest, hub_url)
@@ -165,6 +169,22 @@ class EdgeProxy:
         except aiohttp.ClientConnectionError as exc:
             log.info("app %s at %s did not answer: %s", record.name, record.upstream, exc)
             return pages.upstream_failed(request, record.name, hub_url)
+
+    async def hold(self, request: web.BaseRequest, subdomain: str) -> SpaceRecord | None:
+        """The space's record once its app answers, or None (see `RouteCache.wait_for_upstream`).
+        Meanwhile HTTP/1.1 clients get a `100 Continue` every INTERIM_SECONDS: they must skip
+        interim answers (RFC 9110, 15.2), and each one restarts their read timeout, so that a
+        model that takes a minute to load does not fail the request that woke it."""
+        waiting = asyncio.ensure_future(self.routes.wait_for_upstream(subdomain, self.settings.wake_timeout))
+        try:
+            while True:
+                done, _pending = await asyncio.wait({waiting}, timeout=INTERIM_SECONDS)
+                if done:
+                    return waiting.result()
+                if request.version >= aiohttp.HttpVersion11:
+                    await request.writer.write(INTERIM_RESPONSE)
+        finally:
+            waiting.cancel()
 
     async def static(
         self,
