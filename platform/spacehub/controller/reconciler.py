@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import redis
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from spacehub.controller.buildlogs import close_build_log, persist_build_log
 from spacehub.controller.context import ControllerContext
@@ -145,11 +146,21 @@ class Reconciler:
                     worker = job_worker(self.ctx.redis, job_id) or ""
                     if worker.split(".", 1)[0] in lost:
                         self.retry(space, build, f"host {worker.split('.', 1)[0]} stopped answering")
-                elif state in (JobState.MISSING, JobState.FAILED) and space.current_build_id == build.id:
+                elif state in (JobState.MISSING, JobState.FAILED) and self.still_current(
+                    session, space, build
+                ):
                     if "abandoned" in reason.lower() or "AbandonedJobError" in reason:
                         self.retry(space, build, "its worker stopped")
                     else:
                         self.fail(space, build, f"the deploy job stopped without finishing: {reason}")
+
+    @staticmethod
+    def still_current(session: Session, space: Space, build: Build) -> bool:
+        """Whether `build` is still what the space is deploying, read again: a newer push or a
+        pause may have superseded it (and cancelled its job) since this pass loaded it."""
+        session.refresh(build)
+        session.refresh(space)
+        return build.status.is_active and space.current_build_id == build.id
 
     def retry(self, space: Space, build: Build, why: str) -> None:
         attempts = self.retries.get(build.id, 0) + 1

@@ -3,6 +3,7 @@ reports move the space through its stages; every change is mirrored to the proxy
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -157,9 +158,15 @@ def supersede_active_builds(ctx: ControllerContext, session: Session, space: Spa
         build.status = BuildStatus.SUPERSEDED
         build.finished_at = utcnow()
         build.error_message = "superseded by a newer commit"
-        cancel_job(ctx.redis, job_id_for_build(build.id))
-        close_build_log(ctx, build.id, "==> Build cancelled: a newer commit superseded it")
-        persist_build_log(ctx, build.id)
+        # Once the database says so: the reconciler takes a cancelled job of a build it still
+        # sees as current for a failure.
+        after_commit(session, functools.partial(cancel_superseded, ctx, build.id))
+
+
+def cancel_superseded(ctx: ControllerContext, build_id: int) -> None:
+    cancel_job(ctx.redis, job_id_for_build(build_id))
+    close_build_log(ctx, build_id, "==> Build cancelled: a newer commit superseded it")
+    persist_build_log(ctx, build_id)
 
 
 def restart(ctx: ControllerContext, session: Session, space: Space, *, factory: bool = False) -> Build | None:
