@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from spacehub.db.models import Account, AccountKind, Membership, Token, TokenRole, utcnow
 from spacehub.errors import BadRequest, Conflict, NotFound
+from spacehub.repos.commits import Author
 
 TOKEN_PREFIX = "shub_"
 ADMIN_NAME = "admin"
@@ -48,6 +49,15 @@ class Principal:
     @property
     def name(self) -> str | None:
         return self.account.name if self.account else None
+
+    @property
+    def author(self) -> Author:
+        """Who the commits it makes through the API and the pages are by."""
+        if self.account is None:
+            return Author("spacehub", "spacehub@localhost")
+        return Author(
+            self.account.fullname or self.account.name, f"{self.account.name}@users.noreply.spacehub"
+        )
 
 
 ANONYMOUS = Principal(account=None)

@@ -19,7 +19,7 @@ from spacehub.db.models import Build, BuildStatus, Repo, RepoType, Space, SpaceS
 from spacehub.db.session import after_commit
 from spacehub.errors import BadRequest, Conflict
 from spacehub.queue.scheduling import cancel_job, enqueue_deploy, job_id_for_build, requeue_deploy
-from spacehub.repos.commits import Author, commit_files
+from spacehub.repos.commits import commit_files
 from spacehub.spec.check import AppSpec, NoAppFile, check_space
 from spacehub.spec.config import ConfigError
 from spacehub.spec.frontmatter import FrontMatterError, json_safe, parse_front_matter
@@ -452,14 +452,11 @@ def create_from_starter(
     )
     folder = ctx.settings.templates_dir / starter / "starter"
     files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-    account = principal.account
-    author = (
-        Author(account.fullname or account.name, f"{account.name}@users.noreply.spacehub")
-        if account
-        else Author("spacehub", "spacehub@localhost")
-    )
     commit_files(
-        open_git(ctx.settings, repo), files, f"Start from the {available[starter]['label']} starter", author
+        open_git(ctx.settings, repo),
+        files,
+        f"Start from the {available[starter]['label']} starter",
+        principal.author,
     )
     assert repo.space is not None
     publish(ctx, repo.space)

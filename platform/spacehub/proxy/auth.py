@@ -79,12 +79,8 @@ class AppAccess:
         `Partitioned` keeps it to the embedding site, and lets it through third-party cookie blocking."""
         claims = verify(signed, self.key) or {}
         max_age = max(0, int(claims.get("exp", 0) - time.time()))
-        hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        if (
-            self.settings.public_scheme == "https"
-            or hostname == "localhost"
-            or hostname.endswith(".localhost")
-        ):
+        name = hostname(host)
+        if self.settings.public_scheme == "https" or name == "localhost" or name.endswith(".localhost"):
             same_site = "SameSite=None; Secure; Partitioned"
         else:
             same_site = "SameSite=Lax"
@@ -123,3 +119,11 @@ def without_credentials(request: web.BaseRequest, path: str) -> tuple[str, str |
     cookies = [part.strip() for part in raw_cookie.split(";")]
     others = [c for c in cookies if c and c.split("=", 1)[0].strip() != COOKIE]
     return path, "; ".join(others) or None
+
+
+def hostname(host: str | None) -> str:
+    """The Host header without its port (IPv6 literals are never app hosts)."""
+    host = (host or "").lower()
+    if host.startswith("["):
+        return host
+    return host.rsplit(":", 1)[0] if ":" in host else host

@@ -17,7 +17,7 @@ from spacehub.api.urls import PATH_ROUTING_PREFIX
 from spacehub.config import Settings
 from spacehub.proxy import pages
 from spacehub.proxy.activity import Activity, is_background
-from spacehub.proxy.auth import CREDENTIAL_HEADERS, AppAccess, without_credentials
+from spacehub.proxy.auth import CREDENTIAL_HEADERS, AppAccess, hostname, without_credentials
 from spacehub.proxy.forward import BodyTooLarge, Upstream, forward_http, forward_websocket
 from spacehub.proxy.routes import RouteCache
 from spacehub.stages import IN_PROGRESS_STAGES, Stage
@@ -75,7 +75,7 @@ class EdgeProxy:
     def app_request(self, request: web.BaseRequest) -> AppRequest | None:
         """The app this request is for, or None for the hub."""
         if self.settings.routing == "subdomain":
-            host = _hostname(request.host)
+            host = hostname(request.host)
             if host.endswith(self.apps_suffix):
                 return AppRequest(self.routes.lookup(host[: -len(self.apps_suffix)]), request.raw_path, "")
             return None
@@ -228,14 +228,6 @@ class EdgeProxy:
             "X-Forwarded-Host": request.host,
             "X-Forwarded-Proto": self.settings.public_scheme,
         }
-
-
-def _hostname(host: str | None) -> str:
-    """The Host header without its port (IPv6 literals are never app hosts)."""
-    host = (host or "").lower()
-    if host.startswith("["):
-        return host
-    return host.rsplit(":", 1)[0] if ":" in host else host
 
 
 def _connect_host(listen_host: str) -> str:

@@ -44,10 +44,9 @@ def usage_history(browser: Browser, host: str) -> dict[str, str] | None:
     return {"cpu": points("cpu"), "mem": points("mem")}
 
 
-def host_rows(browser: Browser) -> list[dict[str, Any]]:
-    directory = HostDirectory(browser.ctx.redis, browser.ctx.keys)
-    alive = directory.alive()
-    names = {s.repo_id: s.repo.full_name for s in browser.session.scalars(select(Space))}
+def host_rows(
+    browser: Browser, directory: HostDirectory, alive: dict[str, HostRecord], names: dict[int, str]
+) -> list[dict[str, Any]]:
     rows = []
     for name in sorted(directory.known() | set(alive)):
         record: HostRecord | None = alive.get(name)
@@ -111,16 +110,10 @@ def queue_rows(browser: Browser) -> list[dict[str, Any]]:
     return rows
 
 
-def space_rows(browser: Browser) -> list[dict[str, Any]]:
-    spaces = list(browser.session.scalars(select(Space)))
+def space_rows(browser: Browser, spaces: list[Space], alive: dict[str, HostRecord]) -> list[dict[str, Any]]:
     ids = [str(s.repo_id) for s in spaces]
     activity = browser.ctx.redis.zmscore(browser.ctx.keys.activity, ids) if ids else []
-    memory = {
-        a.space_id: a.memory_used
-        for h in HostDirectory(browser.ctx.redis, browser.ctx.keys).alive().values()
-        for a in h.allocations
-        if a.memory_used
-    }
+    memory = {a.space_id: a.memory_used for h in alive.values() for a in h.allocations if a.memory_used}
     return [
         {
             "id": s.repo_id,
@@ -136,9 +129,8 @@ def space_rows(browser: Browser) -> list[dict[str, Any]]:
     ]
 
 
-def build_rows(browser: Browser) -> list[dict[str, Any]]:
+def build_rows(browser: Browser, names: dict[int, str]) -> list[dict[str, Any]]:
     builds = browser.session.scalars(select(Build).order_by(Build.id.desc()).limit(50))
-    names = {s.repo_id: s.repo.full_name for s in browser.session.scalars(select(Space))}
     rows = []
     for build in builds:
         duration = None
@@ -164,12 +156,16 @@ def build_rows(browser: Browser) -> list[dict[str, Any]]:
 def dashboard(browser: Browser, **extra: Any) -> Response:
     browser.require_admin()
     session = browser.session
+    spaces = list(session.scalars(select(Space)))
+    names = {s.repo_id: s.repo.full_name for s in spaces}
+    directory = HostDirectory(browser.ctx.redis, browser.ctx.keys)
+    alive = directory.alive()
     return browser.render(
         "admin/dashboard.html",
-        hosts=host_rows(browser),
+        hosts=host_rows(browser, directory, alive, names),
         queues=queue_rows(browser),
-        spaces=space_rows(browser),
-        builds=build_rows(browser),
+        spaces=space_rows(browser, spaces, alive),
+        builds=build_rows(browser, names),
         accounts=list(session.scalars(select(Account).order_by(Account.name))),
         tokens=list(session.scalars(select(Token).order_by(Token.id.desc()).limit(100))),
         **extra,

@@ -36,7 +36,7 @@ from spacehub.errors import (
     RevisionNotFound,
     SpacehubError,
 )
-from spacehub.repos.commits import Author, CommitError, CommitPlan, add_operation, apply_plan, plan_from_json
+from spacehub.repos.commits import CommitError, CommitPlan, add_operation, apply_plan, plan_from_json
 from spacehub.repos.git import DEFAULT_BRANCH, GitRepo, TreeEntry
 from spacehub.repos.ndjson import NdjsonError, NdjsonReader
 from spacehub.spec.config import ConfigError, load_space_config
@@ -218,7 +218,7 @@ def _apply_commit(
             plan = _read_plan(git, payload, is_json, max_file)
             if branch != DEFAULT_BRANCH and git.head(branch) is None:
                 raise CommitError(f"branch {branch!r} does not exist", 404, "RevisionNotFound")
-            sha = apply_plan(git, plan, branch, _author(principal))
+            sha = apply_plan(git, plan, branch, principal.author)
         except CommitError as exc:
             raise SpacehubError(exc.message, error_code=exc.code, status_code=exc.status) from None
         except NdjsonError as exc:
@@ -251,13 +251,6 @@ def _read_plan(git: GitRepo, payload: Path, is_json: bool, max_file: int) -> Com
     if not seen_header:
         raise BadRequest('the commit payload must start with a {"key": "header"} line')
     return plan
-
-
-def _author(principal: Principal) -> Author:
-    account = principal.account
-    if account is None:
-        return Author("spacehub", "spacehub@localhost")
-    return Author(account.fullname or account.name, f"{account.name}@users.noreply.spacehub")
 
 
 # Tree, paths-info, refs --------------------------------------------------------------------------
