@@ -99,10 +99,23 @@ class Settings(BaseSettings):
         "subprocess per app, for hosts without Docker; it does NOT isolate untrusted code).",
     )
     agent_cpus: float | None = Field(
-        None, description="vCPUs this host offers to spaces. Default: 4 per core (CPU limits overcommit)."
+        None,
+        description="vCPUs this host offers to spaces' requests. Default: 4 per core (CPU is shared: an "
+        "idle app needs almost none, a frozen one none).",
     )
     agent_memory: str | None = Field(
-        None, description="Memory this host offers to spaces (e.g. 64Gi). Default: twice the RAM."
+        None,
+        description="Memory this host offers to spaces' requests (e.g. 64Gi). Default: its RAM less "
+        "AGENT_MEMORY_RESERVE.",
+    )
+    agent_memory_reserve: str = Field(
+        "1Gi",
+        description="Memory a host keeps for itself. When its real free memory falls below this, the least "
+        "recently visited spaces are put to sleep.",
+    )
+    agent_evict_after: float = Field(
+        60.0,
+        description="Seconds without visitors before a space may be put to sleep to make room for another.",
     )
     agent_gpus: list[str] | None = Field(
         None,

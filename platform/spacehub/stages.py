@@ -33,3 +33,17 @@ IN_PROGRESS_STAGES = frozenset(
     {Stage.BUILDING, Stage.APP_STARTING, Stage.RUNNING_BUILDING, Stage.RUNNING_APP_STARTING}
 )
 ERROR_STAGES = frozenset({Stage.NO_APP_FILE, Stage.CONFIG_ERROR, Stage.BUILD_ERROR, Stage.RUNTIME_ERROR})
+
+
+class Tier(StrEnum):
+    """How awake a RUNNING (or SLEEPING) space's app is; the Hub stage does not show the first three.
+
+    - serving: the app runs;
+    - frozen: its processes are frozen (cgroup freezer, SIGSTOP): no CPU, memory kept, woken in ms;
+    - checkpointed: its memory is on disk (CRIU), restored on the first request;
+    - sleeping: its container is stopped, its image kept."""
+
+    SERVING = "serving"
+    FROZEN = "frozen"
+    CHECKPOINTED = "checkpointed"
+    SLEEPING = "sleeping"

@@ -36,6 +36,7 @@ def environment(_):
     facts = {{key: os.environ.get(key, "") for key in keys}}
     facts["uid"] = str(os.getuid())
     facts["docker_socket"] = str(os.path.exists("/var/run/docker.sock"))
+    facts["all"] = sorted(os.environ)
     return facts
 
 

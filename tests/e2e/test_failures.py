@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.utils.platform import Platform
+from tests.utils.waiting import wait_until
 
 GRADIO_README = "---\nsdk: gradio\n---\n"
 
@@ -57,7 +58,8 @@ def test_an_app_that_never_listens_times_out(platform: Platform, space_name: str
     assert "loading a huge model" in runtime["errorMessage"]
 
 
-def test_a_crash_after_start_is_a_runtime_error(platform: Platform, space_name: str) -> None:
+def test_a_crash_after_start_is_restarted(platform: Platform, space_name: str) -> None:
+    """An app that served and then exits is started again (after a short delay), and serves."""
     space = platform.create_space(space_name)
     platform.push(
         space,
@@ -84,7 +86,40 @@ gr.Interface(crash, "text", "text", api_name="crash").launch()
     from gradio_client import Client
 
     assert Client(platform.app_url(space), verbose=False).predict("x", api_name="/crash") == "bye"
-    runtime = platform.wait_stage(space, "RUNTIME_ERROR", timeout=60)
-    assert "exited with code 3" in runtime["errorMessage"]
+    wait_until(
+        lambda: "exited with code 3; starting it again in 1 s" in platform.logs(space, "run", read_timeout=1),
+        timeout=60,
+        what="the restart to be announced in the run log",
+    )
+    # The restarted app answers (the request is held while it starts).
+    assert Client(platform.app_url(space), verbose=False).predict("y", api_name="/crash") == "bye"
+    assert platform.runtime(space)["stage"] == "RUNNING"
+
+
+def test_a_crash_loop_is_a_runtime_error(platform: Platform, space_name: str) -> None:
+    """An app that exits again and again after starting is a runtime error after its third exit,
+    with the exit code and its last lines."""
+    space = platform.create_space(space_name)
+    platform.push(
+        space,
+        {
+            "README.md": GRADIO_README,
+            "app.py": """
+import os
+import threading
+
+import gradio as gr
+
+demo = gr.Interface(lambda text: text, "text", "text")
+demo.launch(prevent_thread_lock=True)
+print("about to crash", flush=True)
+threading.Timer(2, lambda: os._exit(3)).start()
+demo.block_thread()
+""",
+        },
+    )
+    runtime = platform.wait_stage(space, "RUNTIME_ERROR", timeout=300)
+    assert "exited with code 3 (3 times in 10 min)" in runtime["errorMessage"]
     assert "about to crash" in runtime["errorMessage"]
     assert runtime["replicas"]["current"] == 0
+    assert platform.logs(space, "run").count("exited with code 3; starting it again") == 2

@@ -284,8 +284,9 @@ def test_an_operator_sees_both_hosts_moves_and_stops_a_space(hub: Platform, demo
     for host in (f"host-{hub.namespace}", f"second-{hub.namespace}"):
         card = page.get_by_role("article", name=f"Host {host}")
         expect(card).to_contain_text("online")
-        expect(card.get_by_role("meter", name="CPU allocated")).to_be_visible()
-        expect(card.get_by_role("meter", name="Memory allocated")).to_be_visible()
+        expect(card.get_by_role("meter", name="CPU requested")).to_be_visible()
+        expect(card.get_by_role("meter", name="Memory requested")).to_be_visible()
+        expect(card.get_by_label("Spaces per tier")).to_contain_text("serving")
     expect(page.locator("#hosts")).to_contain_text(space)
     visit.shoot("admin")
 

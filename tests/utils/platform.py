@@ -123,15 +123,19 @@ class Platform:
             self.start_agent("agent", host_id=f"host-{self.namespace}", flavors=self.agent_flavors)
         return self
 
-    def start_agent(self, key: str, *, host_id: str, flavors: str, **settings: str) -> None:
+    def start_agent(
+        self, key: str, *, host_id: str, flavors: str, declared_capacity: bool = True, **settings: str
+    ) -> None:
         """An agent for host `host_id` serving `flavors` (comma-separated); `settings` are extra
-        SPACEHUB_ variables (lower-case names), e.g. agent_gpus='["0", "1"]'."""
+        SPACEHUB_ variables (lower-case names), e.g. agent_gpus='["0", "1"]'. Unless
+        `declared_capacity` is False (the host offers what it has, as with `make up`), the host
+        declares room for any number of test spaces."""
         env = {
             "SPACEHUB_HOST_ID": host_id,
             "SPACEHUB_AGENT_FLAVORS": json.dumps(flavors.split(",")),
-            "SPACEHUB_AGENT_CPUS": "1000",
-            "SPACEHUB_AGENT_MEMORY": "16Ti",
         }
+        if declared_capacity:
+            env.update(SPACEHUB_AGENT_CPUS="1000", SPACEHUB_AGENT_MEMORY="16Ti")
         env.update({f"SPACEHUB_{name.upper()}": value for name, value in settings.items()})
         self.agent_env[key] = env
         self._spawn(key, "agent", env)
@@ -335,3 +339,14 @@ class Platform:
 
     def app_url(self, space_id: str) -> str:
         return str(self.info(space_id)["host"])
+
+    def live_containers(self, space_id: str) -> list[Any]:
+        """The containers of a space that run or are frozen, from Docker itself."""
+        subdomain = self.info(space_id)["subdomain"]
+        return [c for c in self.containers(all=False) if c.labels.get("spacehub.subdomain") == subdomain]
+
+    def container(self, space_id: str) -> Any:
+        """The one container that serves a space (running or frozen)."""
+        found = self.live_containers(space_id)
+        assert len(found) == 1, f"{space_id} has {len(found)} live containers: {found}"
+        return found[0]

@@ -1,6 +1,11 @@
 """What a host can run: its capacity (CPU, memory, GPU device ids), what its apps and in-flight jobs
-take, and the admission of new jobs. Admission happens under a host-wide lock, so that the agent's
-job workers never start more than the host holds, and never give one GPU to two spaces."""
+take, and the admission of new apps.
+
+Placement counts requests, not limits (as Kubernetes does): an app counts for its flavor's request
+(by default the measured footprint of an idle app of its SDK) or for what it really uses when that
+is more; GPUs count whole. Admission also checks the host's real free memory. Admission happens
+under a host-wide lock, so that the agent's job workers never start more than the host holds, and
+never give one GPU to two spaces."""
 
 from __future__ import annotations
 
@@ -14,16 +19,25 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import redis
 
-from spacehub.agent.drivers.base import InstanceState, RuntimeDriver
+from spacehub.agent.drivers.base import Instance, RuntimeDriver
 from spacehub.config import Settings
-from spacehub.queue.flavors import Flavor, parse_size
+from spacehub.queue.flavors import Flavor, Resources, format_size, parse_size
 from spacehub.state.hosts import Allocation
 from spacehub.state.keys import Keys
 
 log = logging.getLogger(__name__)
+
+MEMINFO = Path("/proc/meminfo")
+# Where Docker puts its containers' cgroups: a limit there bounds every app of the host together.
+CONTAINERS_CGROUPS = (
+    Path("/sys/fs/cgroup/docker"),
+    Path("/sys/fs/cgroup/system.slice"),
+    Path("/sys/fs/cgroup/memory/docker"),
+)
 
 
 @dataclass(frozen=True)
@@ -32,10 +46,37 @@ class Capacity:
     memory: int
     gpus: tuple[str, ...]
     gpu_model: str
+    memory_reserve: int = 0
 
 
 def physical_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def available_memory() -> int:
+    """Memory the host can still give without swapping or reclaiming what apps use: the kernel's
+    MemAvailable, or less where the containers' cgroup is limited below it."""
+    available = physical_memory()
+    try:
+        for line in MEMINFO.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    for directory in CONTAINERS_CGROUPS:
+        limit = _cgroup_figure(directory, ("memory.max", "memory.limit_in_bytes"))
+        used = _cgroup_figure(directory, ("memory.current", "memory.usage_in_bytes"))
+        if limit is not None and used is not None and limit < physical_memory():
+            available = min(available, max(0, limit - used))
+    return available
+
+
+def _cgroup_figure(directory: Path, names: tuple[str, ...]) -> int | None:
+    for name in names:
+        with contextlib.suppress(OSError, ValueError):
+            text = (directory / name).read_text().strip()
+            return None if text == "max" else int(text)
+    return None
 
 
 def detect_gpus() -> tuple[list[str], str]:
@@ -58,25 +99,24 @@ def detect_gpus() -> tuple[list[str], str]:
 
 
 def host_capacity(settings: Settings) -> Capacity:
+    """What this host offers to spaces' requests (settings, or what it has)."""
+    reserve = parse_size(settings.agent_memory_reserve)
     cpus = settings.agent_cpus if settings.agent_cpus is not None else 4.0 * (os.cpu_count() or 1)
-    memory = parse_size(settings.agent_memory) if settings.agent_memory else 2 * physical_memory()
+    memory = parse_size(settings.agent_memory) if settings.agent_memory else physical_memory() - reserve
     if settings.agent_gpus is not None:
         gpus, model = list(settings.agent_gpus), settings.agent_gpu_model or ""
     else:
         gpus, model = detect_gpus()
         model = settings.agent_gpu_model or model
-    return Capacity(cpus=cpus, memory=memory, gpus=tuple(gpus), gpu_model=model)
+    return Capacity(cpus=cpus, memory=memory, gpus=tuple(gpus), gpu_model=model, memory_reserve=reserve)
 
 
-def allocation_for(flavor: Flavor, gpus: list[str], space_id: int = 0, build_id: int = 0) -> Allocation:
-    return Allocation(
-        flavor=flavor.name,
-        cpu=flavor.cpu,
-        memory=flavor.memory_bytes,
-        gpus=gpus,
-        space_id=space_id,
-        build_id=build_id,
-    )
+def limits_on(capacity: Capacity, flavor: Flavor) -> Resources:
+    """A flavor's limits, never more than the host has."""
+    memory = min(flavor.memory_bytes, capacity.memory, physical_memory())
+    if memory < flavor.memory_bytes:
+        memory -= memory % 1024**2  # whole MiB
+    return Resources(cpu=min(flavor.cpu, float(os.cpu_count() or 1)), memory=format_size(memory))
 
 
 def free_gpus(capacity: Capacity, allocations: list[Allocation]) -> list[str]:
@@ -84,17 +124,25 @@ def free_gpus(capacity: Capacity, allocations: list[Allocation]) -> list[str]:
     return [gpu for gpu in capacity.gpus if gpu not in taken]
 
 
-def fits(capacity: Capacity, allocations: list[Allocation], flavor: Flavor) -> bool:
-    """Whether one more app of `flavor` fits beside `allocations`."""
-    if sum(a.cpu for a in allocations) + flavor.cpu > capacity.cpus + 1e-9:
-        return False
-    if sum(a.memory for a in allocations) + flavor.memory_bytes > capacity.memory:
-        return False
-    return len(free_gpus(capacity, allocations)) >= flavor.gpus
+def short_of(
+    capacity: Capacity, allocations: list[Allocation], request: Resources, gpus: int, available: int
+) -> str | None:
+    """What is missing for one more app requesting `request` (and `gpus` whole GPUs) beside
+    `allocations`, given `available` real free memory; None when it fits."""
+    if len(free_gpus(capacity, allocations)) < gpus:
+        return "gpus"
+    if sum(a.cpu for a in allocations) + request.cpu > capacity.cpus + 1e-9:
+        return "cpu"
+    if sum(a.counted_memory for a in allocations) + request.memory_bytes > capacity.memory:
+        return "memory"
+    if available - request.memory_bytes < capacity.memory_reserve:
+        return "memory"
+    return None
 
 
 class Admission:
-    """Reservations of this host's capacity for jobs between their start and their app's start."""
+    """This host's allocations, and reservations of its capacity for jobs (and wakes) between their
+    start and their app's start."""
 
     def __init__(
         self,
@@ -128,28 +176,43 @@ class Admission:
             if self.redis.get(key) == token.encode():
                 self.redis.delete(key)
 
-    def allocations(self) -> list[Allocation]:
-        """What this host's apps (running or starting) and in-flight jobs take."""
-        taken = []
-        for instance in self.driver.list():
-            if instance.state == InstanceState.EXITED:
-                continue
-            flavor = self.flavors.get(instance.labels.get("spacehub.flavor", ""))
-            if flavor is None:
-                continue
-            gpus = [g for g in instance.labels.get("spacehub.gpus", "").split(",") if g]
-            taken.append(allocation_for(flavor, gpus, instance.space_id, instance.build_id))
+    def allocation_of(self, instance: Instance) -> Allocation | None:
+        """What one instance takes: its request, or its real use where that is more."""
+        flavor = self.flavors.get(instance.flavor)
+        if flavor is None or not instance.state.holds_memory:
+            return None
+        request = flavor.request_for(instance.sdk)
+        usage = self.driver.usage(instance.id)
+        limits = limits_on(self.capacity, flavor)
+        return Allocation(
+            flavor=flavor.name,
+            cpu=request.cpu,
+            memory=request.memory_bytes,
+            gpus=instance.gpus,
+            space_id=instance.space_id,
+            build_id=instance.build_id,
+            memory_used=usage.memory if usage else 0,
+            cpu_limit=limits.cpu,
+            memory_limit=limits.memory_bytes,
+        )
+
+    def allocations(self, instances: list[Instance] | None = None) -> list[Allocation]:
+        """What this host's apps (running, starting or frozen) and in-flight jobs take."""
+        listed = self.driver.list() if instances is None else instances
+        taken = [a for i in listed if (a := self.allocation_of(i)) is not None]
         taken.extend(self.reservations().values())
         return taken
+
+    def short_of(self, flavor: Flavor, request: Resources, allocations: list[Allocation]) -> str | None:
+        return short_of(self.capacity, allocations, request, flavor.gpus, available_memory())
 
     def reservations(self) -> dict[str, Allocation]:
         raw = self.redis.hgetall(self.keys.reservations(self.host_id))
         return {k.decode(): Allocation(**json.loads(v)) for k, v in raw.items()}
 
-    def reserve(self, job_id: str, flavor: Flavor, gpus: list[str]) -> None:
-        self.redis.hset(
-            self.keys.reservations(self.host_id), job_id, json.dumps(asdict(allocation_for(flavor, gpus)))
-        )
+    def reserve(self, job_id: str, flavor: Flavor, request: Resources, gpus: list[str]) -> None:
+        allocation = Allocation(flavor=flavor.name, cpu=request.cpu, memory=request.memory_bytes, gpus=gpus)
+        self.redis.hset(self.keys.reservations(self.host_id), job_id, json.dumps(asdict(allocation)))
 
     def reservation(self, job_id: str) -> Allocation | None:
         raw = self.redis.hget(self.keys.reservations(self.host_id), job_id)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import httpx
 import redis
 
-from spacehub.agent.drivers.base import RuntimeDriver
+from spacehub.agent.drivers.base import Instance, RuntimeDriver
 
 if TYPE_CHECKING:
     from spacehub.agent.capacity import Admission
@@ -143,6 +143,34 @@ class AgentContext:
         if self.settings.apps_hub_url:
             return self.settings.apps_hub_url.rstrip("/")
         return f"http://{self.driver.host_address()}:{self.settings.port}"
+
+    def last_visits(self, space_ids: list[int]) -> dict[int, float]:
+        """When each space last had a visitor (the edge records it), for those that ever had one."""
+        if not space_ids:
+            return {}
+        scores = self.redis.zmscore(self.keys.activity, [str(i) for i in space_ids])
+        return {i: float(s) for i, s in zip(space_ids, scores, strict=True) if s is not None}
+
+    def mark_awake(self, *space_ids: int) -> None:
+        """Idle time of these spaces counts from now (their app just started, thawed or woke)."""
+        if space_ids:
+            self.redis.zadd(self.keys.activity, {str(i): time.time() for i in space_ids}, gt=True)
+
+    def report_instance(
+        self, type: EventType, instance: Instance, *, message: str = "", upstream: str = ""
+    ) -> None:
+        """Tell the controller what became of a running app (it slept, woke, crashed)."""
+        self.events.publish(
+            Event(
+                type=type,
+                space_id=instance.space_id,
+                build_id=instance.build_id,
+                host=self.host_id,
+                message=message,
+                container=instance.id,
+                upstream=upstream,
+            )
+        )
 
     def report(
         self,

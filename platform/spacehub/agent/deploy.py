@@ -12,13 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
-
+from spacehub.agent.capacity import limits_on
 from spacehub.agent.context import AgentContext
-from spacehub.agent.drivers.base import Instance, InstanceState, LaunchSpec
-from spacehub.agent.health import is_healthy
+from spacehub.agent.drivers.base import LaunchSpec
+from spacehub.agent.health import Outcome, exit_reason, wait_until_healthy
 from spacehub.build.context import extract_archive
 from spacehub.build.errors import BuildFailed
+from spacehub.queue.flavors import Resources
 from spacehub.queue.spec import DeploySpec
 from spacehub.state.events import EventType
 from spacehub.state.logs import RUN_LOG_MAXLEN, LogWriter, now_iso
@@ -97,6 +97,7 @@ def start(
     run_log = LogWriter(agent.redis, agent.keys.run_log(spec.space_id), maxlen=RUN_LOG_MAXLEN)
     run_log.write(f"===== Application Startup at {now_iso()} =====")
     run_log.flush()
+    limits = limits_on(agent.admission.capacity, spec.flavor)
     launch = LaunchSpec(
         name=container_name(agent, spec),
         artifact=artifact,
@@ -104,54 +105,49 @@ def start(
         build_id=spec.build_id,
         subdomain=spec.subdomain,
         port=spec.app_port or APP_PORTS.get(spec.sdk, 7860),
-        env=app_environment(agent, spec, gpus),
+        env=app_environment(agent, spec, gpus, limits),
         flavor=spec.flavor,
+        sdk=spec.sdk,
+        memory_limit=limits.memory_bytes,
+        cpu_limit=limits.cpu,
+        startup_timeout=spec.startup_timeout,
+        root_path=spec.root_path,
         gpu_ids=tuple(gpus),
     )
     instance = agent.driver.start(launch)
     on_created()
-    healthy, reason = wait_until_healthy(agent, spec, instance)
-    if not healthy:
+    outcome = wait_until_healthy(agent.driver, instance, spec.startup_timeout)
+    if not outcome.healthy or outcome.last is None:
         ship_logs_if_missed(agent, spec, instance.id, run_log)
+        reason = failure_reason(agent, spec, outcome)
         agent.driver.stop(instance.id, timeout=5)
         agent.report(EventType.APP_FAILED, spec, message=reason)
         return
-    instance = agent.driver.poll(instance.id) or instance
+    instance = outcome.last
     if not agent.routes.add_route(
         spec.subdomain, instance.upstream, spec.build_id, agent.host_id, if_current=True
     ):
         log.info("build %s was superseded while starting; stopping its container", spec.build_id)
         agent.driver.stop(instance.id, timeout=5)
         return
+    agent.mark_awake(spec.space_id)
     agent.report(
         EventType.APP_RUNNING, spec, container=instance.id, upstream=instance.upstream, image=artifact
     )
     retire_replaced(agent, spec, keep=instance.id)
 
 
-def wait_until_healthy(agent: AgentContext, spec: DeploySpec, instance: Instance) -> tuple[bool, str]:
-    deadline = time.monotonic() + spec.startup_timeout
-    with httpx.Client(trust_env=False) as client:
-        while time.monotonic() < deadline:
-            current = agent.driver.poll(instance.id)
-            if current is None:
-                return False, "the app's container disappeared while starting"
-            if current.state == InstanceState.EXITED:
-                return False, exit_reason(agent, current)
-            if current.upstream and is_healthy(client, spec.sdk, current.upstream, spec.root_path):
-                return True, ""
-            time.sleep(0.5)
-    tail = last_lines(agent, instance.id)
-    return False, (
-        f"the app was not healthy within startup_duration_timeout ({spec.startup_timeout} s); "
-        f"is it listening on 0.0.0.0:{spec.app_port or APP_PORTS.get(spec.sdk, 7860)}?\n{tail}"
-    ).strip()
-
-
-def exit_reason(agent: AgentContext, instance: Instance) -> str:
-    code = instance.exit_code
-    what = "was killed: out of memory?" if code == 137 else f"exited with code {code}"
-    return f"the app {what}\n{last_lines(agent, instance.id)}".strip()
+def failure_reason(agent: AgentContext, spec: DeploySpec, outcome: Outcome) -> str:
+    """Why an app never became healthy, with its last lines."""
+    if outcome.last is None:
+        return "the app's container disappeared while starting"
+    tail = last_lines(agent, outcome.last.id)
+    if outcome.timed_out:
+        return (
+            f"the app was not healthy within startup_duration_timeout ({spec.startup_timeout} s); "
+            f"is it listening on 0.0.0.0:{spec.app_port or APP_PORTS.get(spec.sdk, 7860)}?\n{tail}"
+        ).strip()
+    return f"the app {exit_reason(outcome.last)}\n{tail}".strip()
 
 
 def last_lines(agent: AgentContext, instance_id: str) -> str:
@@ -191,7 +187,9 @@ def retire_replaced(agent: AgentContext, spec: DeploySpec, keep: str) -> None:
         agent.driver.stop(instance.id, timeout=10)
 
 
-def app_environment(agent: AgentContext, spec: DeploySpec, gpus: list[str]) -> dict[str, str]:
+def app_environment(
+    agent: AgentContext, spec: DeploySpec, gpus: list[str], limits: Resources
+) -> dict[str, str]:
     """Variables and secrets, then what the platform sets (which they cannot override)."""
     flavor = spec.flavor
     env = {**spec.variables, **spec.secrets}
@@ -201,8 +199,8 @@ def app_environment(agent: AgentContext, spec: DeploySpec, gpus: list[str]) -> d
         SPACE_REPO_NAME=spec.repo_name,
         SPACE_TITLE=spec.title or spec.repo_name,
         SPACE_HOST=urlsplit(spec.app_url).netloc,
-        CPU_CORES=f"{flavor.cpu:g}",
-        MEMORY=flavor.memory,
+        CPU_CORES=f"{limits.cpu:g}",
+        MEMORY=limits.memory,
         ACCELERATOR=flavor.accelerator_env,
         HF_ENDPOINT=agent.hub_url_for_apps,
         HF_HUB_DISABLE_TELEMETRY="1",

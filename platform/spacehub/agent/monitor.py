@@ -1,5 +1,6 @@
-"""The agent's watch over its host, beside the job workers: heartbeats, run-log shipping, crash
-detection, route repair and removal of containers nobody wants any more.
+"""The agent's watch over its host, beside the job workers: heartbeats, run-log shipping, idle tiers,
+repair of what happened to apps (agent/recovery.py), route repair and removal of containers nobody
+wants any more.
 
 It polls the driver rather than following Docker's event stream, so that every driver gets the
 same behaviour; a poll every two seconds bounds how late a crash is noticed."""
@@ -10,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -17,10 +19,13 @@ from datetime import datetime
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
+from spacehub.agent.capacity import available_memory
+from spacehub.agent.commands import Commands
 from spacehub.agent.context import AgentContext
 from spacehub.agent.drivers.base import Instance, InstanceState
-from spacehub.stages import IN_PROGRESS_STAGES
-from spacehub.state.events import Event, EventType
+from spacehub.agent.recovery import Recovery
+from spacehub.agent.tiers import Tiers
+from spacehub.stages import IN_PROGRESS_STAGES, Tier
 from spacehub.state.hosts import HostDirectory, HostRecord
 from spacehub.state.logs import RUN_LOG_MAXLEN, LogWriter, now_iso
 from spacehub.state.routes import SpaceRecord
@@ -30,7 +35,6 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0
 SHIPPED_TTL = 3600
 STALE_PASSES = 3
-MEMORY_SAMPLE_SECONDS = 30.0
 
 
 @dataclass
@@ -39,23 +43,28 @@ class Monitor:
     flavors: list[str]
     stop_event: threading.Event = field(default_factory=threading.Event)
     _shippers: dict[str, threading.Thread] = field(default_factory=dict)
-    _running: set[str] = field(default_factory=set)
     _stale: dict[str, int] = field(default_factory=dict)
     _disk: dict[str, int] = field(default_factory=dict)
-    _memory: dict[tuple[int, int], int] = field(default_factory=dict)
+    _tiers_seen: dict[str, str] = field(default_factory=dict)
+    _cpu_samples: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.tiers = Tiers(self.agent)
+        self.recovery = Recovery(self.agent, self.tiers)
+        self.commands = Commands(self.agent, self.tiers)
 
     def start(self) -> list[threading.Thread]:
         settings = self.agent.settings
         loops = [
             (self.heartbeat, settings.heartbeat_interval),
             (self.poll, POLL_SECONDS),
-            (self.sample_memory, MEMORY_SAMPLE_SECONDS),
             (self.hygiene, settings.hygiene_interval),
         ]
         threads = [
             threading.Thread(target=self._loop, args=loop, name=loop[0].__name__, daemon=True)
             for loop in loops
         ]
+        threads.append(threading.Thread(target=self.commands.listen, args=(self.stop_event,), daemon=True))
         for thread in threads:
             thread.start()
         return threads
@@ -78,6 +87,11 @@ class Monitor:
         admission = agent.admission
         capacity = admission.capacity
         self._release_finished_reservations()
+        instances = agent.driver.list()
+        allocations = admission.allocations(instances)
+        now = time.monotonic()
+        cpu_rates = self._cpu_rates(instances, now)
+        tier_of = {(i.space_id, i.build_id): self._tiers_seen.get(i.id, "") for i in instances}
         record = HostRecord(
             host=agent.host_id,
             flavors=self.flavors,
@@ -89,33 +103,47 @@ class Monitor:
             advertise=agent.settings.advertise_address,
             last_seen=time.time(),
             allocations=[
-                replace(a, memory_used=self._memory.get((a.space_id, a.build_id), 0))
-                for a in admission.allocations()
+                replace(
+                    a,
+                    tier=tier_of.get((a.space_id, a.build_id), ""),
+                    cpu_used=cpu_rates.get((a.space_id, a.build_id), 0.0),
+                )
+                for a in allocations
             ],
             disk=self._disk,
             pid=os.getpid(),
+            memory_available=available_memory(),
+            tiers=dict(Counter(self._tiers_seen.values())),
         )
         HostDirectory(agent.redis, agent.keys).heartbeat(record, agent.settings.heartbeat_interval * 3 + 1)
+
+    def _cpu_rates(self, instances: list[Instance], now: float) -> dict[tuple[int, int], float]:
+        """Cores each app used since the previous heartbeat."""
+        rates = {}
+        samples = {}
+        for instance in instances:
+            usage = self.agent.driver.usage(instance.id) if instance.state.holds_memory else None
+            if usage is None:
+                continue
+            samples[instance.id] = (now, usage.cpu_seconds)
+            previous = self._cpu_samples.get(instance.id)
+            if previous is not None and now > previous[0]:
+                rate = max(0.0, (usage.cpu_seconds - previous[1]) / (now - previous[0]))
+                rates[(instance.space_id, instance.build_id)] = rate
+        self._cpu_samples = samples
+        return rates
 
     def _release_finished_reservations(self) -> None:
         """A job that ended (or whose worker died) holds no capacity any more."""
         for job_id in self.agent.admission.reservations():
+            if not job_id.startswith("build-"):
+                continue  # a wake's claim: released by the wake itself
             try:
                 status = Job.fetch(job_id, connection=self.agent.redis).get_status(refresh=True)
             except NoSuchJobError:
                 status = None
             if status not in (JobStatus.QUEUED, JobStatus.STARTED):
                 self.agent.admission.release(job_id)
-
-    def sample_memory(self) -> None:
-        """What each app really uses (its flavor's limit is in the allocation), for the operators."""
-        memory = {}
-        for instance in self.agent.driver.list():
-            if instance.state == InstanceState.RUNNING:
-                used = self.agent.driver.stats(instance.id).get("memory")
-                if used is not None:
-                    memory[(instance.space_id, instance.build_id)] = int(used)
-        self._memory = memory
 
     # Disk hygiene -------------------------------------------------------------------------------
 
@@ -133,24 +161,37 @@ class Monitor:
     # Containers ---------------------------------------------------------------------------------
 
     def poll(self) -> None:
-        instances = self.agent.driver.list()
-        records = {i.subdomain: self.agent.routes.get(i.subdomain) for i in instances}
-        seen_running = set()
+        try:
+            instances = self.agent.driver.list()
+        except Exception as exc:  # the engine is down or restarting
+            log.warning("cannot list this host's apps: %s", exc)
+            self.recovery.engine_unreachable()
+            return
+        self.recovery.engine_back()
+        residents = self.tiers.residents(instances)
+        owned = {r.instance.id for r in residents}
+        records = self.agent.routes.get_many([i.subdomain for i in instances])
         for instance in instances:
-            record = records[instance.subdomain]
-            shipper = self._shippers.get(instance.id)
-            unshipped = instance.state == InstanceState.RUNNING or not self.agent.redis.exists(
-                self.agent.keys.shipped(instance.id)
-            )
-            if (shipper is None or not shipper.is_alive()) and unshipped:
-                self._ship(instance)
-            if instance.state == InstanceState.RUNNING:
-                seen_running.add(instance.id)
+            self._ship_if_needed(instance)
+            if instance.id not in owned:
+                record = records.get(instance.subdomain)
                 self._restore_route(instance, record)
-            elif instance.id in self._running:
-                self._handle_exit(instance, record)
-            self._collect(instance, record)
-        self._running = seen_running
+                self._collect(instance, record)
+        for resident in residents:
+            self.recovery.check(resident)
+        self.commands.remember(residents)
+        self._tiers_seen = {r.instance.id: (r.record.tier or Tier.SERVING).value for r in residents}
+        self.tiers.idle_pass(residents)
+        self.tiers.relieve_pressure(residents)
+        self.recovery.engine_lost_at = None
+
+    def _ship_if_needed(self, instance: Instance) -> None:
+        shipper = self._shippers.get(instance.id)
+        unshipped = instance.state != InstanceState.EXITED or not self.agent.redis.exists(
+            self.agent.keys.shipped(instance.id)
+        )
+        if (shipper is None or not shipper.is_alive()) and unshipped:
+            self._ship(instance)
 
     def _restore_route(self, instance: Instance, record: SpaceRecord | None) -> None:
         """After Redis lost the route (restart), point it back at the container the controller says
@@ -160,33 +201,13 @@ class Monitor:
             and not record.upstream
             and record.live_build == instance.build_id
             and record.live_host == self.agent.host_id
+            and instance.state == InstanceState.RUNNING
             and instance.upstream
         ):
             log.info("restoring the route of %s to %s", instance.subdomain, instance.upstream)
             self.agent.routes.add_route(
                 instance.subdomain, instance.upstream, instance.build_id, self.agent.host_id
             )
-
-    def _handle_exit(self, instance: Instance, record: SpaceRecord | None) -> None:
-        """A container that served traffic stopped without being asked to: a crash."""
-        if record is None or record.build != instance.build_id or record.host != self.agent.host_id:
-            return
-        if not self.agent.routes.delete_route(instance.subdomain, instance.build_id):
-            return
-        tail = "\n".join(t for _ts, t in self.agent.driver.logs(instance.id, follow=False, tail=40))
-        code = instance.exit_code
-        what = "was killed: out of memory?" if code == 137 else f"exited with code {code}"
-        log.warning("space %s: the app %s", instance.subdomain, what)
-        self.agent.events.publish(
-            Event(
-                type=EventType.APP_CRASHED,
-                space_id=instance.space_id,
-                build_id=instance.build_id,
-                host=self.agent.host_id,
-                container=instance.id,
-                message=f"the app {what}\n{tail}".strip(),
-            )
-        )
 
     def _collect(self, instance: Instance, record: SpaceRecord | None) -> None:
         """Remove containers no space wants: of deleted spaces, of builds neither live nor in
@@ -206,7 +227,7 @@ class Monitor:
         passes = self._stale.get(instance.id, 0) + 1
         self._stale[instance.id] = passes
         shipped = self.agent.redis.exists(self.agent.keys.shipped(instance.id))
-        if passes >= STALE_PASSES and (shipped or instance.state == InstanceState.RUNNING or passes > 10):
+        if passes >= STALE_PASSES and (shipped or instance.state != InstanceState.EXITED or passes > 10):
             log.info(
                 "removing container %s of %s (build %s)",
                 instance.id[:12],
@@ -231,19 +252,22 @@ class Monitor:
         position_key = agent.keys.log_position(instance.id)
         since = agent.redis.get(position_key)
         last_saved = 0.0
+        last_timestamp = ""
         for timestamp, text in agent.driver.logs(
             instance.id, follow=True, since=float(since) if since else None
         ):
+            last_timestamp = timestamp or last_timestamp
             writer.write(text, timestamp or now_iso())
             if time.monotonic() - last_saved > 1.0:
                 writer.flush()
                 agent.redis.set(position_key, _epoch(timestamp), ex=7 * 24 * 3600)
                 last_saved = time.monotonic()
         writer.flush()
+        if last_timestamp:  # where a started-again container's output resumes
+            agent.redis.set(position_key, _epoch(last_timestamp), ex=7 * 24 * 3600)
         current = agent.driver.poll(instance.id)
         if current is None or current.state == InstanceState.EXITED:
             agent.redis.set(agent.keys.shipped(instance.id), "1", ex=SHIPPED_TTL)
-            agent.redis.delete(position_key)
 
 
 def _epoch(timestamp: str) -> float:

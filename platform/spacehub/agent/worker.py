@@ -17,10 +17,12 @@ from rq import Queue, Worker
 from rq.exceptions import StopRequested
 from rq.job import Job
 
-from spacehub.agent.capacity import fits, free_gpus
+from spacehub.agent.capacity import free_gpus
 from spacehub.agent.context import AgentContext
+from spacehub.agent.tiers import Tiers
 from spacehub.config import get_settings
 from spacehub.queue.scheduling import avoided_by
+from spacehub.state.hosts import Allocation
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
@@ -32,6 +34,7 @@ class CapacityWorker(Worker):
         self.agent = agent
         self.all_queues = list(self.queues)
         self.admission = agent.admission
+        self.tiers = Tiers(agent)
 
     def flavor_of(self, queue: Queue) -> str:
         return queue.name.removeprefix(f"{self.agent.settings.namespace}.")
@@ -59,13 +62,7 @@ class CapacityWorker(Worker):
     def _admit_one(self) -> tuple[Job, Queue] | None:
         with self.admission.locked():
             allocations = self.admission.allocations()
-            capacity = self.admission.capacity
-            servable = [
-                q
-                for q in self.all_queues
-                if (flavor := self.agent.flavors.get(self.flavor_of(q)))
-                and fits(capacity, allocations, flavor)
-            ]
+            servable = [q for q in self.all_queues if self._fits(q, allocations)]
             if not servable:
                 return None
             result = Queue.dequeue_any(
@@ -83,10 +80,25 @@ class CapacityWorker(Worker):
                 queue.push_job_id(job.id)  # an administrator moves the space off this host
                 return None
             flavor = self.agent.flavors[self.flavor_of(queue)]
-            gpus = free_gpus(capacity, allocations)[: flavor.gpus]
-            self.admission.reserve(job.id, flavor, gpus)
+            gpus = free_gpus(self.admission.capacity, allocations)[: flavor.gpus]
+            request = flavor.request_for(str(job.meta.get("sdk", "")))
+            self.admission.reserve(job.id, flavor, request, gpus)
             log.info("took %s for %s%s", job.id, flavor.name, f" on GPUs {','.join(gpus)}" if gpus else "")
             return job, queue
+
+    def _fits(self, queue: Queue, allocations: list[Allocation]) -> bool:
+        """Whether a job of this queue's flavor fits, after putting idle apps to sleep if memory is
+        what is short and a job waits."""
+        flavor = self.agent.flavors.get(self.flavor_of(queue))
+        if flavor is None:
+            return False
+        request = flavor.request_for("")  # the largest SDK footprint: the job's SDK is not known yet
+        short = self.admission.short_of(flavor, request, allocations)
+        if short == "memory" and queue.count:
+            self.tiers.make_room(flavor, request)
+            allocations[:] = self.admission.allocations()
+            short = self.admission.short_of(flavor, request, allocations)
+        return short is None
 
 
 def run_worker(name: str, queue_names: list[str]) -> None:

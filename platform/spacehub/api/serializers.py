@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from spacehub.controller.context import ControllerContext
 from spacehub.controller.listing import repo_tags
 from spacehub.controller.repos import open_git
+from spacehub.controller.spaces import effective_sleep_time, is_serving, tier_of
 from spacehub.db.models import Repo, RepoType, Space, SpaceSecret, SpaceVariable
 from spacehub.repos.git import GitError
 from spacehub.stages import ERROR_STAGES, Stage
@@ -25,24 +26,19 @@ def iso(value: datetime | None) -> str | None:
 def space_runtime(ctx: ControllerContext, space: Space, app_host: str | None = None) -> dict[str, Any]:
     """The `runtime` object (`GET /api/spaces/{id}/runtime`)."""
     stage = Stage(space.stage)
-    serving = space.live_build_id is not None or (space.sdk == "static" and space.running_sha is not None)
-    flavor = ctx.flavors.get(space.hardware)
-    sleep_time = (
-        space.sleep_time
-        if space.sleep_time is not None
-        else (flavor.default_sleep_seconds if flavor else None)
-    )
+    serving = is_serving(space)
     runtime: dict[str, Any] = {
         "stage": stage.value,
         "hardware": {"current": space.hardware if serving else None, "requested": space.hardware},
         "storage": None,
-        "gcTimeout": sleep_time,
+        "gcTimeout": effective_sleep_time(ctx, space),
         "replicas": {"current": 1 if serving else 0, "requested": 1},
         "devMode": False,
         "sha": space.running_sha,
         "errorMessage": space.message if stage in ERROR_STAGES else None,
         "message": space.message,
         "domains": [],
+        "tier": tier_of(ctx, space),
     }
     if app_host:
         runtime["domains"] = [

@@ -14,6 +14,7 @@ from spacehub.config import Settings
 from spacehub.db.session import session_scope
 from spacehub.queue.flavors import Flavor, load_flavors
 from spacehub.state.events import EventStream
+from spacehub.state.hosts import HostDirectory
 from spacehub.state.keys import Keys
 from spacehub.state.routes import RouteTable
 
@@ -25,12 +26,14 @@ class ControllerContext:
     keys: Keys = field(init=False)
     routes: RouteTable = field(init=False)
     events: EventStream = field(init=False)
+    hosts: HostDirectory = field(init=False)
     flavors: dict[str, Flavor] = field(init=False)
 
     def __post_init__(self) -> None:
         self.keys = Keys(self.settings.namespace)
         self.routes = RouteTable(self.redis, self.keys)
         self.events = EventStream(self.redis, self.keys)
+        self.hosts = HostDirectory(self.redis, self.keys)
         self.flavors = load_flavors(self.settings.flavors_file)
 
     @classmethod

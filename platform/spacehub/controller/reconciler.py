@@ -4,7 +4,6 @@
   stopped answering (its agent died mid-job) is queued again, on whichever host takes it;
 - a job nobody can take yet says why (no host serves the flavor, every one is full);
 - a space served by a host whose heartbeats stopped is started again elsewhere;
-- a space idle past its sleep time goes to sleep;
 - records the route table lost (a Redis restart) are published again."""
 
 from __future__ import annotations
@@ -21,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from spacehub.controller.buildlogs import close_build_log, persist_build_log
 from spacehub.controller.context import ControllerContext
-from spacehub.controller.spaces import fail_build, publish, set_stage, sleep, start_again
+from spacehub.controller.spaces import fail_build, publish, set_stage, start_again
 from spacehub.db.models import Build, BuildStatus, Space, utcnow
 from spacehub.queue.scheduling import JobState, job_id_for_build, job_state, job_worker, requeue_deploy
 from spacehub.stages import Stage
-from spacehub.state.hosts import HostDirectory, HostRecord, last_activity
+from spacehub.state.hosts import HostRecord
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +55,11 @@ class Reconciler:
     def reconcile_once(self) -> None:
         publish_instance(self.ctx, self.instance_id)
         republish_spaces(self.ctx)
-        hosts = HostDirectory(self.ctx.redis, self.ctx.keys).alive()
+        hosts = self.ctx.hosts.alive()
         self.sample_usage(hosts)
         lost = self.lost_hosts(hosts)
         self.check_builds(hosts, lost)
         self.reschedule_from(lost)
-        self.put_idle_spaces_to_sleep()
 
     # Hosts -------------------------------------------------------------------------------------
 
@@ -90,7 +88,7 @@ class Reconciler:
             serving = {
                 h for h in session.scalars(select(Space.host_id).where(Space.host_id.is_not(None))) if h
             }
-        known = HostDirectory(self.ctx.redis, self.ctx.keys).known() | serving
+        known = self.ctx.hosts.known() | serving
         for host in list(self.missing_since):
             if host in alive:
                 del self.missing_since[host]
@@ -170,7 +168,7 @@ class Reconciler:
             return
         log.warning("build %s: %s; queueing it again (attempt %d)", build.id, why, attempts)
         timeout = self.ctx.settings.build_timeout + self.ctx.settings.default_startup_timeout + 300
-        requeue_deploy(self.ctx.queue(space.hardware), build.id, timeout)
+        requeue_deploy(self.ctx.queue(space.hardware), build.id, timeout, sdk=space.sdk)
         set_stage(self.ctx, space, space.stage, f"Retrying: {why}")
 
     def fail(self, space: Space, build: Build, message: str) -> None:
@@ -197,32 +195,6 @@ class Reconciler:
         message = f"Waiting for hardware: {reason}"
         if space.message != message and space.current_build_id == build.id:
             set_stage(self.ctx, space, space.stage, message)
-
-    # Sleep --------------------------------------------------------------------------------------
-
-    def put_idle_spaces_to_sleep(self) -> None:
-        now = time.time()
-        with self.ctx.session() as session:
-            running = session.scalars(
-                select(Space).where(Space.stage == Stage.RUNNING, Space.sdk != "static")
-            ).all()
-            for space in running:
-                sleep_after = self.sleep_time(space)
-                if sleep_after is None or space.started_at is None:
-                    continue
-                last = max(
-                    space.started_at.timestamp(),
-                    last_activity(self.ctx.redis, self.ctx.keys, space.repo_id) or 0.0,
-                )
-                if now - last >= sleep_after:
-                    log.info("space %s idle for %.0f s: sleeping", space.repo.full_name, now - last)
-                    sleep(self.ctx, space, now - last)
-
-    def sleep_time(self, space: Space) -> int | None:
-        if space.sleep_time is not None:
-            return None if space.sleep_time < 0 else space.sleep_time
-        flavor = self.ctx.flavors.get(space.hardware)
-        return flavor.default_sleep_seconds if flavor else None
 
 
 def describe_fullness(host: HostRecord, gpus_needed: int) -> str:

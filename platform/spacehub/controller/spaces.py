@@ -23,14 +23,15 @@ from spacehub.repos.commits import commit_files
 from spacehub.spec.check import AppSpec, NoAppFile, check_space
 from spacehub.spec.config import ConfigError
 from spacehub.spec.frontmatter import FrontMatterError, json_safe, parse_front_matter
-from spacehub.stages import Stage
+from spacehub.stages import Stage, Tier
 from spacehub.state.events import Event, EventType
 
 log = logging.getLogger(__name__)
 
 
 def publish(ctx: ControllerContext, space: Space) -> None:
-    """Mirror what the proxy needs to know of `space` into the route table."""
+    """Mirror what the proxy and the agents need to know of `space` into the route table."""
+    flavor = ctx.flavors.get(space.hardware)
     ctx.routes.publish_space(
         space.subdomain,
         id=space.repo_id,
@@ -43,7 +44,31 @@ def publish(ctx: ControllerContext, space: Space) -> None:
         current_build=space.current_build_id,
         live_build=space.live_build_id,
         live_host=space.host_id or "",
+        freeze_after=flavor.freeze_seconds if flavor else None,
+        sleep_after=effective_sleep_time(ctx, space),
     )
+
+
+def effective_sleep_time(ctx: ControllerContext, space: Space) -> int | None:
+    """Seconds without visitors before the space sleeps: its own setting, else its flavor's
+    default; None: never."""
+    if space.sleep_time is not None:
+        return None if space.sleep_time < 0 else space.sleep_time
+    flavor = ctx.flavors.get(space.hardware)
+    return flavor.default_sleep_seconds if flavor else None
+
+
+def validate_sleep_time(seconds: int | None) -> int | None:
+    """A sleep time as owners set it: seconds, -1 for never, None for the flavor's default."""
+    if seconds is not None and seconds != -1 and seconds < 1:
+        raise BadRequest("sleep time must be a number of seconds, or -1 for never")
+    return seconds
+
+
+def set_sleep_time(ctx: ControllerContext, space: Space, seconds: int | None) -> None:
+    """Change the idle time before the space sleeps; its agent applies it at once."""
+    space.sleep_time = validate_sleep_time(seconds)
+    publish(ctx, space)
 
 
 def set_stage(ctx: ControllerContext, space: Space, stage: Stage, message: str | None = None) -> None:
@@ -56,7 +81,21 @@ def set_stage(ctx: ControllerContext, space: Space, stage: Stage, message: str |
 
 
 def is_serving(space: Space) -> bool:
+    """An app (or a static space's files) answers visitors."""
     return space.live_build_id is not None or (space.sdk == "static" and space.running_sha is not None)
+
+
+def tier_of(ctx: ControllerContext, space: Space) -> str | None:
+    """How awake the space's app is (`serving`, `frozen`, `checkpointed`, `sleeping`); None when it
+    runs no app. The Hub stage stays RUNNING while an app is frozen or checkpointed."""
+    if space.stage == Stage.SLEEPING:
+        return Tier.SLEEPING.value
+    if not is_serving(space):
+        return None
+    if space.sdk == "static":
+        return Tier.SERVING.value
+    tier = ctx.redis.hget(ctx.keys.space(space.subdomain), "tier")
+    return tier.decode() if tier else Tier.SERVING.value
 
 
 def progress_stage(space: Space, status: BuildStatus) -> Stage:
@@ -110,7 +149,7 @@ def deploy_commit(
     set_stage(ctx, space, progress_stage(space, BuildStatus.QUEUED), f"Queued on {space.hardware}")
     timeout = ctx.settings.build_timeout + (app.startup_timeout or ctx.settings.default_startup_timeout) + 300
     queue, build_id = ctx.queue(space.hardware), build.id
-    after_commit(session, lambda: enqueue_deploy(queue, build_id, timeout))
+    after_commit(session, lambda: enqueue_deploy(queue, build_id, timeout, sdk=app.sdk))
     return build
 
 
@@ -204,8 +243,8 @@ def start_again(
     build.status, build.error_message, build.finished_at = BuildStatus.STARTING, None, None
     set_stage(ctx, space, progress_stage(space, BuildStatus.STARTING), message)
     timeout = ctx.settings.build_timeout + ctx.settings.default_startup_timeout + 300
-    queue, build_id = ctx.queue(space.hardware), build.id
-    after_commit(session, lambda: requeue_deploy(queue, build_id, timeout, avoid_host=avoid_host))
+    queue, build_id, sdk = ctx.queue(space.hardware), build.id, space.sdk
+    after_commit(session, lambda: requeue_deploy(queue, build_id, timeout, sdk=sdk, avoid_host=avoid_host))
 
 
 def move(ctx: ControllerContext, session: Session, space: Space) -> None:
@@ -220,24 +259,23 @@ def move(ctx: ControllerContext, session: Session, space: Space) -> None:
     start_again(ctx, session, space, build, f"Moving off {space.host_id}", avoid_host=space.host_id)
 
 
-def sleep(ctx: ControllerContext, space: Space, idle_seconds: float) -> None:
-    """Stop an idle app; its image stays, and a visit wakes it."""
-    stop_serving(ctx, space)
-    hours = idle_seconds / 3600
-    idle = (
-        f"{hours:.0f} h"
-        if hours >= 1
-        else f"{idle_seconds / 60:.0f} min"
-        if idle_seconds >= 60
-        else f"{idle_seconds:.0f} s"
-    )
-    set_stage(ctx, space, Stage.SLEEPING, f"Sleeping after {idle} without visitors; a visit wakes it up")
+def fell_asleep(ctx: ControllerContext, space: Space, build: Build, message: str) -> None:
+    """Its agent put the app to sleep (idle, or to make room): the container is stopped and kept,
+    and the next visit wakes it there."""
+    if space.live_build_id != build.id:
+        return
+    clear_live(space)
+    set_stage(ctx, space, Stage.SLEEPING, message)
 
 
 def wake(ctx: ControllerContext, session: Session, space: Space) -> None:
-    """A visit to a sleeping space: start its last build again (paused spaces stay paused)."""
+    """A visit to a sleeping space that its own host will not wake (that host is gone, or handed
+    it over): start its last build again wherever there is room (paused spaces stay paused)."""
     if space.stage != Stage.SLEEPING or space.paused:
         return
+    record = ctx.routes.get(space.subdomain)
+    if record is not None and record.tier == Tier.SLEEPING and record.host and ctx.hosts.get(record.host):
+        return  # its host wakes it: the edge asked it directly
     build = space.current_build
     if build is None or build.sha != space.desired_sha:
         restart(ctx, session, space)
@@ -319,10 +357,8 @@ def apply_event(ctx: ControllerContext, session: Session, event: Event) -> None:
                 fail_build(ctx, space, build, Stage.RUNTIME_ERROR, event.message)
         case EventType.APP_CRASHED:
             handle_crash(ctx, space, build, event)
-        case EventType.APP_STOPPED:
-            if space.live_build_id == build.id:
-                clear_live(space)
-                publish(ctx, space)
+        case EventType.APP_SLEPT:
+            fell_asleep(ctx, space, build, event.message)
 
 
 def record_running(ctx: ControllerContext, space: Space, build: Build, event: Event) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 import redis.asyncio
 
@@ -92,15 +93,19 @@ class RouteCache:
         async with self._changed:
             self._changed.notify_all()
 
-    async def wait_for_upstream(self, subdomain: str, timeout: float) -> SpaceRecord | None:
-        """The space's record once it has an upstream, or None after `timeout` seconds (or as soon
-        as the space can no longer get one: an error, a pause)."""
+    async def wait_for(
+        self, subdomain: str, ready: Callable[[SpaceRecord], bool], timeout: float
+    ) -> SpaceRecord | None:
+        """The space's record once `ready` says so, or None after `timeout` seconds (or as soon as
+        it can no longer be: the space is gone, failed or paused)."""
         deadline = asyncio.get_running_loop().time() + timeout
         async with self._changed:
             while True:
                 record = self.by_subdomain.get(subdomain)
-                if record is None or record.upstream or record.stage in NOT_COMING:
-                    return record if record is not None and record.upstream else None
+                if record is not None and ready(record):
+                    return record
+                if record is None or record.stage in NOT_COMING:
+                    return None
                 remaining = deadline - asyncio.get_running_loop().time()
                 if remaining <= 0:
                     return None

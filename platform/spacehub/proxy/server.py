@@ -19,8 +19,9 @@ from spacehub.proxy import pages
 from spacehub.proxy.activity import Activity, is_background
 from spacehub.proxy.auth import CREDENTIAL_HEADERS, AppAccess, hostname, without_credentials
 from spacehub.proxy.forward import BodyTooLarge, Upstream, forward_http, forward_websocket
-from spacehub.proxy.routes import RouteCache
-from spacehub.stages import IN_PROGRESS_STAGES, Stage
+from spacehub.proxy.routes import NOT_COMING, RouteCache
+from spacehub.stages import IN_PROGRESS_STAGES, Stage, Tier
+from spacehub.state.commands import Action, Command
 from spacehub.state.keys import Keys
 from spacehub.state.routes import SpaceRecord
 
@@ -31,6 +32,7 @@ INTERNAL_PREFIX = "/api/internal"
 STATUS_PATH = "/.spacehub/status"
 # Stages in which an API request is worth holding: the app is on its way.
 WAITABLE = IN_PROGRESS_STAGES | {Stage.SLEEPING, Stage.RUNNING}
+NUDGE_SECONDS = 1.0
 # While a request is held, an interim answer this often keeps the client's read timeout from
 # running out (gradio_client's is 5 s; Go's client gives up after five interim answers).
 INTERIM_SECONDS = 3.0
@@ -65,8 +67,10 @@ class EdgeProxy:
             auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),
         )
+        self.activity.start()
 
     async def close(self) -> None:
+        await self.activity.close()
         if self.session is not None:
             await self.session.close()
 
@@ -123,7 +127,6 @@ class EdgeProxy:
         if not decision.allowed:
             return pages.no_such_space(request)  # the same answer as for a space that does not exist
         extra = (("Set-Cookie", decision.set_cookie),) if decision.set_cookie else ()
-        hub_url = self.settings.resolved_public_url
         if app.path.split("?", 1)[0] == STATUS_PATH:
             return web.json_response(
                 {
@@ -137,17 +140,20 @@ class EdgeProxy:
             return await self.static(request, record, app, extra)
         if not is_background(app.path):
             await self.activity.touch(record.id)
-        if not record.upstream:
-            if record.stage == Stage.SLEEPING:
-                await self.activity.request_wake(record.id)
-            if pages.wants_html(request) or record.stage not in WAITABLE:
-                return pages.space_unavailable(request, record, hub_url, status_path=app.prefix + STATUS_PATH)
-            # An API client (gradio_client...) is held until the app answers, then forwarded.
-            awake = await self.hold(request, record.subdomain)
-            if awake is None:
-                latest = self.routes.lookup(record.subdomain) or record
-                return pages.space_unavailable(request, latest, hub_url)
+        if not can_answer(record):
+            awake = await self.awaken(request, record, app)
+            if isinstance(awake, web.StreamResponse):
+                return awake
             record = awake
+        return await self.forward_to_app(request, app, record, extra)
+
+    async def forward_to_app(
+        self,
+        request: web.BaseRequest,
+        app: AppRequest,
+        record: SpaceRecord,
+        extra: tuple[tuple[str, str], ...],
+    ) -> web.StreamResponse:
         keep_prefix = record.sdk == "streamlit"
         path, cookie = without_credentials(
             request, (app.prefix + app.path) if keep_prefix else (app.path or "/")
@@ -165,26 +171,65 @@ class EdgeProxy:
             response_headers=extra,
         )
         try:
-            return await self.forward(request, upstream, record.id)
+            if is_background(app.path):
+                return await self.forward(request, upstream, record)
+            with self.activity.in_flight(record.id):
+                return await self.forward(request, upstream, record)
         except aiohttp.ClientConnectionError as exc:
             log.info("app %s at %s did not answer: %s", record.name, record.upstream, exc)
-            return pages.upstream_failed(request, record.name, hub_url)
+            return pages.upstream_failed(request, record.name, self.settings.resolved_public_url)
 
-    async def hold(self, request: web.BaseRequest, subdomain: str) -> SpaceRecord | None:
-        """The space's record once its app answers, or None (see `RouteCache.wait_for_upstream`).
-        Meanwhile HTTP/1.1 clients get a `100 Continue` every INTERIM_SECONDS: they must skip
-        interim answers (RFC 9110, 15.2), and each one restarts their read timeout, so that a
-        model that takes a minute to load does not fail the request that woke it."""
-        waiting = asyncio.ensure_future(self.routes.wait_for_upstream(subdomain, self.settings.wake_timeout))
-        try:
-            while True:
-                done, _pending = await asyncio.wait({waiting}, timeout=INTERIM_SECONDS)
-                if done:
-                    return waiting.result()
-                if request.version >= aiohttp.HttpVersion11:
-                    await request.writer.write(INTERIM_RESPONSE)
-        finally:
-            waiting.cancel()
+    async def awaken(
+        self, request: web.BaseRequest, record: SpaceRecord, app: AppRequest
+    ) -> SpaceRecord | web.StreamResponse:
+        """Get the app to answer: a frozen one is thawed while the request waits (milliseconds);
+        for one that sleeps or starts, browsers get the waking page and API clients (gradio_client
+        ...) are held until it answers."""
+        await self.nudge(record)
+        frozen = bool(record.upstream) and record.tier == Tier.FROZEN
+        hub_url = self.settings.resolved_public_url
+        if not frozen and (pages.wants_html(request) or record.stage not in WAITABLE):
+            return pages.space_unavailable(request, record, hub_url, status_path=app.prefix + STATUS_PATH)
+        awake = await self.hold(request, record)
+        if awake is None:
+            latest = self.routes.lookup(record.subdomain) or record
+            return pages.space_unavailable(request, latest, hub_url)
+        return awake
+
+    async def nudge(self, record: SpaceRecord) -> None:
+        """Ask whoever can make the app answer: its host's agent (thaw, wake), without waiting for
+        the controller; and the controller, for a sleeping space its host may not wake."""
+        if record.tier == Tier.FROZEN and record.host and record.build:
+            await self.activity.send(record.host, Command(Action.THAW, record.subdomain, record.build))
+        elif not record.upstream and Stage.SLEEPING in (record.stage, record.tier):
+            if record.tier == Tier.SLEEPING and record.host and record.build:
+                await self.activity.send(record.host, Command(Action.WAKE, record.subdomain, record.build))
+            await self.activity.request_wake(record.id)
+
+    async def hold(self, request: web.BaseRequest, record: SpaceRecord) -> SpaceRecord | None:
+        """The space's record once its app can answer, or None after the wake timeout (or as soon
+        as it cannot: an error, a pause). The host is nudged again every NUDGE_SECONDS (a command
+        lost while its agent restarted costs one repetition). Meanwhile HTTP/1.1 clients get a
+        `100 Continue` every INTERIM_SECONDS: they must skip interim answers (RFC 9110, 15.2), and
+        each one restarts their read timeout, so that a model that takes a minute to load does not
+        fail the request that woke it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.wake_timeout
+        next_interim = loop.time() + INTERIM_SECONDS
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            awake = await self.routes.wait_for(record.subdomain, can_answer, min(NUDGE_SECONDS, remaining))
+            if awake is not None:
+                return awake
+            latest = self.routes.lookup(record.subdomain)
+            if latest is None or latest.stage in NOT_COMING:
+                return None
+            await self.nudge(latest)
+            if loop.time() >= next_interim and request.version >= aiohttp.HttpVersion11:
+                await request.writer.write(INTERIM_RESPONSE)
+                next_interim = loop.time() + INTERIM_SECONDS
 
     async def static(
         self,
@@ -209,15 +254,17 @@ class EdgeProxy:
         return await self.forward(request, upstream)
 
     async def forward(
-        self, request: web.BaseRequest, upstream: Upstream, space_id: int | None = None
+        self, request: web.BaseRequest, upstream: Upstream, record: SpaceRecord | None = None
     ) -> web.StreamResponse:
         assert self.session is not None
         if request.headers.get("Upgrade", "").lower() == "websocket":
-            activity = self.activity
 
             async def on_client_message() -> None:
-                if space_id is not None:
-                    await activity.touch(space_id)
+                if record is not None:
+                    await self.activity.touch(record.id)
+                    latest = self.routes.lookup(record.subdomain)
+                    if latest is not None and latest.tier == Tier.FROZEN:
+                        await self.nudge(latest)  # what the visitor sent waits in the socket meanwhile
 
             return await forward_websocket(request, self.session, upstream, on_client_message)
         return await forward_http(request, self.session, upstream, self.settings.max_body_size)
@@ -228,6 +275,11 @@ class EdgeProxy:
             "X-Forwarded-Host": request.host,
             "X-Forwarded-Proto": self.settings.public_scheme,
         }
+
+
+def can_answer(record: SpaceRecord) -> bool:
+    """Whether the space's app can take a request now (it has an address and is not frozen)."""
+    return bool(record.upstream) and record.tier != Tier.FROZEN
 
 
 def _connect_host(listen_host: str) -> str:

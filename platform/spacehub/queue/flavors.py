@@ -38,6 +38,40 @@ def parse_size(value: str | int) -> int:
     return int(float(number) * (_SIZE_UNITS[unit.lower()] if unit else 1))
 
 
+def format_size(value: int) -> str:
+    """A size in bytes as `16Gi`, `512Mi` or a plain number where neither unit divides it."""
+    for unit, factor in (("Ti", 1024**4), ("Gi", 1024**3), ("Mi", 1024**2), ("Ki", 1024)):
+        if value and value % factor == 0:
+            return f"{value // factor}{unit}"
+    return str(value)
+
+
+class Resources(BaseModel):
+    """CPU (vCPUs) and memory (a size such as 160Mi) an app takes or may take."""
+
+    cpu: float = Field(ge=0)
+    memory: str
+
+    @field_validator("memory")
+    @classmethod
+    def _valid_size(cls, value: str) -> str:
+        parse_size(value)
+        return value
+
+    @property
+    def memory_bytes(self) -> int:
+        return parse_size(self.memory)
+
+
+# Measured on the reference host (2026-12): an idle Gradio app holds about 117 MiB, an idle
+# Streamlit app about 90 MiB. An operator's flavors file replaces these with its own figures.
+DEFAULT_IDLE_FOOTPRINT = {
+    "gradio": Resources(cpu=0.01, memory="160Mi"),
+    "streamlit": Resources(cpu=0.01, memory="128Mi"),
+    "docker": Resources(cpu=0.01, memory="128Mi"),
+}
+
+
 class Flavor(BaseModel):
     name: str
     pretty_name: str
@@ -49,6 +83,12 @@ class Flavor(BaseModel):
     pids: int = 4096
     cost_per_hour: float = 0.0
     sleep_after: str | None = Field(None, description="Default sleep time; None: never sleeps.")
+    freeze_after: str | None = Field(None, description="Idle time before the app is frozen; None: never.")
+    request: Resources | None = Field(
+        None,
+        description="What placement counts for one app of this flavor (default: its SDK's idle footprint).",
+    )
+    idle_footprint: dict[str, Resources] = Field(default_factory=lambda: dict(DEFAULT_IDLE_FOOTPRINT))
 
     @field_validator("memory", "gpu_memory")
     @classmethod
@@ -68,6 +108,22 @@ class Flavor(BaseModel):
     @property
     def default_sleep_seconds(self) -> int | None:
         return parse_duration(self.sleep_after) if self.sleep_after else None
+
+    @property
+    def freeze_seconds(self) -> int | None:
+        return parse_duration(self.freeze_after) if self.freeze_after else None
+
+    @property
+    def limits(self) -> Resources:
+        return Resources(cpu=self.cpu, memory=self.memory)
+
+    def request_for(self, sdk: str) -> Resources:
+        """What placement counts for an idle app of `sdk` on this flavor (requests, not limits)."""
+        if self.request is not None:
+            return self.request
+        return self.idle_footprint.get(sdk) or max(
+            self.idle_footprint.values(), key=lambda r: r.memory_bytes, default=self.limits
+        )
 
     @property
     def accelerator_env(self) -> str:
@@ -103,7 +159,13 @@ def load_flavors(path: Path | None = None) -> dict[str, Flavor]:
     """Flavors from the operator's file (or the built-in table), by name."""
     raw = yaml.safe_load((path or DEFAULT_FLAVORS_FILE).read_text()) or {}
     entries = raw.get("flavors") or {}
-    flavors = {name: Flavor(name=name, **(spec or {})) for name, spec in entries.items()}
+    footprint = {
+        **DEFAULT_IDLE_FOOTPRINT,
+        **{sdk: Resources(**spec) for sdk, spec in (raw.get("idle_footprint") or {}).items()},
+    }
+    flavors = {
+        name: Flavor(name=name, idle_footprint=footprint, **(spec or {})) for name, spec in entries.items()
+    }
     if not flavors:
         raise ValueError(f"{path}: no flavors defined")
     return flavors

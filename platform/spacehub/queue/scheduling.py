@@ -31,11 +31,16 @@ def job_id_for_build(build_id: int) -> str:
     return f"build-{build_id}"
 
 
-def enqueue_deploy(queue: Queue, build_id: int, timeout: int, *, avoid_host: str | None = None) -> Job:
-    """Queue the build and start of `build_id`; an agent serving the queue's flavor runs it.
-    With `avoid_host`, that host leaves the job to the others for AVOID_SECONDS (then anyone may
-    take it: a move must not strand a space when no other host has room)."""
-    meta = {"avoid_host": avoid_host, "avoid_until": time.time() + AVOID_SECONDS} if avoid_host else None
+def enqueue_deploy(
+    queue: Queue, build_id: int, timeout: int, *, sdk: str, avoid_host: str | None = None
+) -> Job:
+    """Queue the build and start of `build_id`; an agent serving the queue's flavor runs it (and
+    reserves what an idle app of `sdk` takes). With `avoid_host`, that host leaves the job to the
+    others for AVOID_SECONDS (then anyone may take it: a move must not strand a space when no other
+    host has room)."""
+    meta: dict[str, object] = {"sdk": sdk}
+    if avoid_host:
+        meta.update(avoid_host=avoid_host, avoid_until=time.time() + AVOID_SECONDS)
     return queue.enqueue_call(
         DEPLOY_JOB,
         args=(build_id,),
@@ -53,7 +58,9 @@ def avoided_by(job: Job, host_id: str) -> bool:
     return job.meta.get("avoid_host") == host_id and time.time() < float(job.meta.get("avoid_until", 0))
 
 
-def requeue_deploy(queue: Queue, build_id: int, timeout: int, *, avoid_host: str | None = None) -> Job:
+def requeue_deploy(
+    queue: Queue, build_id: int, timeout: int, *, sdk: str, avoid_host: str | None = None
+) -> Job:
     """Queue build `build_id` again (a wake, a move to another host): the previous job of that id,
     finished or abandoned, makes way for the new one."""
     job_id = job_id_for_build(build_id)
@@ -64,7 +71,7 @@ def requeue_deploy(queue: Queue, build_id: int, timeout: int, *, avoid_host: str
     if previous is not None:
         cancel_job(queue.connection, job_id)
         previous.delete(remove_from_queue=True)
-    return enqueue_deploy(queue, build_id, timeout, avoid_host=avoid_host)
+    return enqueue_deploy(queue, build_id, timeout, sdk=sdk, avoid_host=avoid_host)
 
 
 def job_worker(connection: redis.Redis, job_id: str) -> str | None:

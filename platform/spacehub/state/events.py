@@ -26,7 +26,7 @@ class EventType(StrEnum):
     APP_RUNNING = "app.running"
     APP_FAILED = "app.failed"
     APP_CRASHED = "app.crashed"
-    APP_STOPPED = "app.stopped"
+    APP_SLEPT = "app.slept"
     WAKE_REQUESTED = "wake.requested"
 
 

@@ -5,7 +5,6 @@ A host's record expires when its heartbeats stop; the controller reschedules its
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -16,7 +15,8 @@ from spacehub.state.keys import Keys
 
 @dataclass
 class Allocation:
-    """What one app (or a job about to start one) takes of a host."""
+    """What one app (or a job about to start one) takes of a host: its request (`cpu`, `memory`:
+    what placement counts), its limits, and what it really uses."""
 
     flavor: str
     cpu: float
@@ -25,6 +25,15 @@ class Allocation:
     space_id: int = 0
     build_id: int = 0
     memory_used: int = 0
+    cpu_used: float = 0.0
+    cpu_limit: float = 0.0
+    memory_limit: int = 0
+    tier: str = ""
+
+    @property
+    def counted_memory(self) -> int:
+        """What placement counts: the request, or what the app really uses when that is more."""
+        return max(self.memory, self.memory_used)
 
 
 @dataclass
@@ -41,14 +50,23 @@ class HostRecord:
     allocations: list[Allocation] = field(default_factory=list)
     disk: dict[str, int] = field(default_factory=dict)
     pid: int = 0
+    memory_available: int = 0
+    tiers: dict[str, int] = field(default_factory=dict)
 
     @property
     def used_cpu(self) -> float:
+        """vCPUs requested by the host's apps and in-flight jobs."""
         return sum(a.cpu for a in self.allocations)
 
     @property
     def used_memory(self) -> int:
-        return sum(a.memory for a in self.allocations)
+        """Memory placement counts as taken (requests, or real use where that is more)."""
+        return sum(a.counted_memory for a in self.allocations)
+
+    @property
+    def real_memory(self) -> int:
+        """Memory the host's apps really use."""
+        return sum(a.memory_used for a in self.allocations)
 
     @property
     def used_gpus(self) -> list[str]:
@@ -97,12 +115,3 @@ class HostDirectory:
 
     def forget(self, host: str) -> None:
         self.redis.srem(self.keys.hosts, host)
-
-
-def record_activity(client: redis.Redis, keys: Keys, space_id: int, when: float | None = None) -> None:
-    client.zadd(keys.activity, {str(space_id): when or time.time()})
-
-
-def last_activity(client: redis.Redis, keys: Keys, space_id: int) -> float | None:
-    score = client.zscore(keys.activity, str(space_id))
-    return float(score) if score is not None else None

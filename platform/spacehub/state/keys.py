@@ -66,6 +66,14 @@ class Keys:
     def admission_lock(self, host_id: str) -> str:
         return self._key("admission", host_id)
 
+    def host_commands(self, host_id: str) -> str:
+        """Pub/sub channel: what the edge asks of one host's agent (thaw, wake a space)."""
+        return self._key("host-commands", host_id)
+
+    def exits(self, instance_id: str) -> str:
+        """List of the times one app exited on its own, newest first (its crash-loop history)."""
+        return self._key("exits", instance_id)
+
     @property
     def activity(self) -> str:
         """Sorted set: space id -> time of its last real request (the proxy counts them)."""

@@ -1,9 +1,9 @@
 """The route table: one Redis hash per space that the edge proxy reads and caches.
 
-The controller writes what a space is (stage, visibility, SDK); the agent that runs its container
-writes where it answers (`upstream`, `build`). Every change is announced on a pub/sub channel so
-that proxies update their in-memory copy without polling, and a proxy that starts cold needs only
-Redis, never the controller."""
+The controller writes what a space is (stage, visibility, SDK, idle times); the agent that runs
+its container writes where it answers (`upstream`, `build`, `host`) and how awake it is (`tier`).
+Every change is announced on a pub/sub channel so that proxies update their in-memory copy without
+polling, and a proxy that starts cold needs only Redis, never the controller."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from spacehub.stages import Stage
+from spacehub.stages import Stage, Tier
 from spacehub.state.keys import Keys
 
 # Clear the upstream only if it still belongs to the given build: a late report of an old
@@ -23,17 +23,34 @@ _ADD_IF_CURRENT = """
 if redis.call('HGET', KEYS[1], 'current_build') ~= ARGV[2] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'upstream', ARGV[1], 'build', ARGV[2], 'host', ARGV[3])
+redis.call('HSET', KEYS[1], 'upstream', ARGV[1], 'build', ARGV[2], 'host', ARGV[3], 'tier', 'serving')
 return 1
 """
 
 _CLEAR_IF_BUILD = """
 if redis.call('HGET', KEYS[1], 'build') == ARGV[1] then
-  redis.call('HDEL', KEYS[1], 'upstream', 'build', 'host')
+  redis.call('HDEL', KEYS[1], 'upstream', 'build', 'host', 'tier')
   return 1
 end
 return 0
 """
+
+# A tier change (and the upstream that goes with it: none while sleeping) applies only to the
+# container that owns the route: the build on the host that runs it.
+_SET_TIER_IF_OWNER = """
+if redis.call('HGET', KEYS[1], 'build') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'host') ~= ARGV[2] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'tier', ARGV[3])
+if ARGV[4] == '-' then
+  redis.call('HDEL', KEYS[1], 'upstream')
+elseif ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'upstream', ARGV[4])
+end
+return 1
+"""
+KEEP_UPSTREAM = ""
+NO_UPSTREAM = "-"
 
 
 def _text(value: Any) -> str:
@@ -56,6 +73,9 @@ class SpaceRecord:
     current_build: int | None = None
     live_build: int | None = None
     live_host: str = ""
+    tier: Tier | None = None
+    freeze_after: int | None = None
+    sleep_after: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -78,6 +98,9 @@ class SpaceRecord:
             current_build=int(c) if (c := data.pop("current_build", "")) else None,
             live_build=int(lb) if (lb := data.pop("live_build", "")) else None,
             live_host=data.pop("live_host", ""),
+            tier=Tier(t) if (t := data.pop("tier", "")) in Tier.__members__.values() else None,
+            freeze_after=_seconds(data.pop("freeze_after", "")),
+            sleep_after=_seconds(data.pop("sleep_after", "")),
             extra=data,
         )
 
@@ -85,11 +108,19 @@ class SpaceRecord:
     def owner(self) -> str:
         return self.name.split("/", 1)[0]
 
+    def is_owned_by(self, build_id: int, host_id: str) -> bool:
+        """Whether the route belongs to `build_id` on `host_id` (serving, or asleep there)."""
+        return self.build == build_id and self.host == host_id
+
     def is_live(self, build_id: int, host_id: str) -> bool:
         """Whether `build_id` on `host_id` serves (or served, per the controller) this space."""
-        return (self.build == build_id and self.host == host_id) or (
+        return self.is_owned_by(build_id, host_id) or (
             self.live_build == build_id and self.live_host == host_id
         )
+
+
+def _seconds(value: str) -> int | None:
+    return int(value) if value.lstrip("-").isdigit() else None
 
 
 class RouteTable:
@@ -100,6 +131,7 @@ class RouteTable:
         self.keys = keys
         self._clear_if_build = client.register_script(_CLEAR_IF_BUILD)
         self._add_if_current = client.register_script(_ADD_IF_CURRENT)
+        self._set_tier_if_owner = client.register_script(_SET_TIER_IF_OWNER)
 
     def publish_space(
         self,
@@ -115,10 +147,13 @@ class RouteTable:
         current_build: int | None = None,
         live_build: int | None = None,
         live_host: str = "",
+        freeze_after: int | None = None,
+        sleep_after: int | None = None,
     ) -> None:
         """Record what the controller knows of a space: `current_build` is the build in progress,
         `live_build` on `live_host` the one it last saw serving (so an agent can restore a lost
-        route)."""
+        route); `freeze_after` and `sleep_after` are the idle times (seconds, None: never) after
+        which its agent freezes it or puts it to sleep."""
         mapping = {
             "id": id,
             "name": name,
@@ -130,6 +165,8 @@ class RouteTable:
             "current_build": current_build or "",
             "live_build": live_build or "",
             "live_host": live_host,
+            "freeze_after": "" if freeze_after is None else freeze_after,
+            "sleep_after": "" if sleep_after is None else sleep_after,
         }
         pipe = self.redis.pipeline()
         pipe.hset(self.keys.space(subdomain), mapping=mapping)
@@ -151,10 +188,21 @@ class RouteTable:
         self.redis.publish(self.keys.space_changes, subdomain)
         return True
 
+    def set_tier(
+        self, subdomain: str, build_id: int, host_id: str, tier: Tier, upstream: str = KEEP_UPSTREAM
+    ) -> bool:
+        """Record how awake the container of `build_id` on `host_id` is, if it owns the route;
+        `upstream` is KEEP_UPSTREAM, NO_UPSTREAM (while it cannot answer) or a new address."""
+        key = self.keys.space(subdomain)
+        if not self._set_tier_if_owner(keys=[key], args=[build_id, host_id, tier.value, upstream]):
+            return False
+        self.redis.publish(self.keys.space_changes, subdomain)
+        return True
+
     def delete_route(self, subdomain: str, build_id: int | None = None) -> bool:
         """Stop routing to the space's container; with `build_id`, only if it is that build's."""
         if build_id is None:
-            self.redis.hdel(self.keys.space(subdomain), "upstream", "build", "host")
+            self.redis.hdel(self.keys.space(subdomain), "upstream", "build", "host", "tier")
             removed = True
         else:
             removed = bool(self._clear_if_build(keys=[self.keys.space(subdomain)], args=[build_id]))
@@ -171,6 +219,15 @@ class RouteTable:
 
     def get(self, subdomain: str) -> SpaceRecord | None:
         return SpaceRecord.from_hash(subdomain, self.redis.hgetall(self.keys.space(subdomain)))
+
+    def get_many(self, subdomains: list[str]) -> dict[str, SpaceRecord]:
+        """The records of several spaces in one round trip (missing ones are left out)."""
+        unique = list(dict.fromkeys(subdomains))
+        pipe = self.redis.pipeline(transaction=False)
+        for subdomain in unique:
+            pipe.hgetall(self.keys.space(subdomain))
+        found = (SpaceRecord.from_hash(s, raw) for s, raw in zip(unique, pipe.execute(), strict=True))
+        return {record.subdomain: record for record in found if record is not None}
 
     def get_all_routes(self) -> dict[str, SpaceRecord]:
         records = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
@@ -16,10 +17,10 @@ from sqlalchemy import select
 
 from spacehub.controller.accounts import create_account, find_account, issue_token, revoke_token
 from spacehub.controller.buildlogs import read_persisted
+from spacehub.controller.hosts import HostView, host_views
 from spacehub.controller.spaces import move, pause, restart
 from spacehub.db.models import Account, AccountKind, Build, BuildStatus, Membership, Space, Token, TokenRole
 from spacehub.errors import BadRequest, NotFound, SpacehubError
-from spacehub.state.hosts import HostDirectory, HostRecord
 from spacehub.web.deps import Browser, BrowserDep
 from spacehub.web.sessions import hash_password
 
@@ -44,35 +45,23 @@ def usage_history(browser: Browser, host: str) -> dict[str, str] | None:
     return {"cpu": points("cpu"), "mem": points("mem")}
 
 
-def host_rows(
-    browser: Browser, directory: HostDirectory, alive: dict[str, HostRecord], names: dict[int, str]
-) -> list[dict[str, Any]]:
-    rows = []
-    for name in sorted(directory.known() | set(alive)):
-        record: HostRecord | None = alive.get(name)
+def host_rows(browser: Browser, views: list[HostView]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for view in views:
+        record = view.record
         if record is None:
-            rows.append({"host": name, "online": False})
+            rows.append({"host": view.host, "online": False})
             continue
         rows.append(
             {
-                "host": name,
+                **asdict(record),
                 "online": True,
-                "driver": record.driver,
-                "last_seen": record.last_seen,
-                "flavors": record.flavors,
-                "cpus": record.cpus,
-                "memory": record.memory,
-                "gpus": record.gpus,
-                "gpu_model": record.gpu_model,
                 "used_cpu": record.used_cpu,
                 "used_memory": record.used_memory,
+                "real_memory": record.real_memory,
                 "used_gpus": record.used_gpus,
-                "disk": record.disk,
-                "history": usage_history(browser, name),
-                "allocations": [
-                    {"space": names.get(a.space_id), "flavor": a.flavor, "gpus": a.gpus}
-                    for a in record.allocations
-                ],
+                "history": usage_history(browser, view.host),
+                "allocations": [{"space": app.space, **asdict(app.allocation)} for app in view.apps],
             }
         )
     return rows
@@ -110,10 +99,10 @@ def queue_rows(browser: Browser) -> list[dict[str, Any]]:
     return rows
 
 
-def space_rows(browser: Browser, spaces: list[Space], alive: dict[str, HostRecord]) -> list[dict[str, Any]]:
+def space_rows(browser: Browser, spaces: list[Space], views: list[HostView]) -> list[dict[str, Any]]:
     ids = [str(s.repo_id) for s in spaces]
     activity = browser.ctx.redis.zmscore(browser.ctx.keys.activity, ids) if ids else []
-    memory = {a.space_id: a.memory_used for h in alive.values() for a in h.allocations if a.memory_used}
+    apps = {app.allocation.space_id: app.allocation for view in views for app in view.apps}
     return [
         {
             "id": s.repo_id,
@@ -123,7 +112,7 @@ def space_rows(browser: Browser, spaces: list[Space], alive: dict[str, HostRecor
             "flavor": s.hardware,
             "started_at": s.started_at,
             "activity": float(a) if a is not None else None,
-            "memory": memory.get(s.repo_id),
+            "app": apps.get(s.repo_id),
         }
         for s, a in zip(spaces, activity, strict=True)
     ]
@@ -158,13 +147,12 @@ def dashboard(browser: Browser, **extra: Any) -> Response:
     session = browser.session
     spaces = list(session.scalars(select(Space)))
     names = {s.repo_id: s.repo.full_name for s in spaces}
-    directory = HostDirectory(browser.ctx.redis, browser.ctx.keys)
-    alive = directory.alive()
+    views = host_views(browser.ctx, names)
     return browser.render(
         "admin/dashboard.html",
-        hosts=host_rows(browser, directory, alive, names),
+        hosts=host_rows(browser, views),
         queues=queue_rows(browser),
-        spaces=space_rows(browser, spaces, alive),
+        spaces=space_rows(browser, spaces, views),
         builds=build_rows(browser, names),
         accounts=list(session.scalars(select(Account).order_by(Account.name))),
         tokens=list(session.scalars(select(Token).order_by(Token.id.desc()).limit(100))),

@@ -20,6 +20,7 @@ from spacehub.controller.spaces import (
     publish,
     redeploy_if_deployed,
     restart,
+    set_sleep_time,
     starters,
 )
 from spacehub.db.models import Account, Like, Membership, RepoType, Space, SpaceSecret, SpaceVariable
@@ -170,10 +171,7 @@ def apply_setting(browser: Browser, space: Space, action: str, form: dict[str, A
         raw = str(form.get("seconds", "")).strip()
         if raw and not raw.lstrip("-").isdigit():
             raise BadRequest(f"sleep time is a whole number of seconds, or -1 for never, not {raw!r}")
-        seconds = int(raw) if raw else None
-        if seconds is not None and seconds != -1 and seconds < 1:
-            raise BadRequest("sleep time is a number of seconds, or -1 for never")
-        space.sleep_time = seconds
+        set_sleep_time(ctx, space, int(raw) if raw else None)
         return "Sleep time saved."
     if action == "visibility":
         repo.private = form.get("visibility") == "private"

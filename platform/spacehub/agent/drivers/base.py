@@ -16,8 +16,15 @@ from spacehub.state.logs import LogWriter
 
 class InstanceState(StrEnum):
     RUNNING = "running"
+    FROZEN = "frozen"  # paused: by the platform (an idle tier) or by someone else
+    RESTARTING = "restarting"  # the engine restarts it by itself (a restart policy set from outside)
     EXITED = "exited"
     CREATED = "created"
+
+    @property
+    def holds_memory(self) -> bool:
+        """Whether an instance in this state takes memory on its host."""
+        return self in (InstanceState.RUNNING, InstanceState.FROZEN, InstanceState.RESTARTING)
 
 
 @dataclass(frozen=True)
@@ -31,8 +38,37 @@ class Instance:
     state: InstanceState
     upstream: str = ""
     exit_code: int | None = None
+    oom_killed: bool = False
     started_at: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def sdk(self) -> str:
+        return self.labels.get("spacehub.sdk", "")
+
+    @property
+    def flavor(self) -> str:
+        return self.labels.get("spacehub.flavor", "")
+
+    @property
+    def gpus(self) -> list[str]:
+        return [g for g in self.labels.get("spacehub.gpus", "").split(",") if g]
+
+    @property
+    def root_path(self) -> str:
+        return self.labels.get("spacehub.root_path", "")
+
+    @property
+    def startup_timeout(self) -> int:
+        return int(self.labels.get("spacehub.startup_timeout") or 600)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What an instance uses now: memory (bytes) and CPU time since it started (seconds)."""
+
+    memory: int
+    cpu_seconds: float
 
 
 @dataclass(frozen=True)
@@ -47,7 +83,27 @@ class LaunchSpec:
     port: int
     env: dict[str, str]
     flavor: Flavor
+    sdk: str
+    memory_limit: int
+    cpu_limit: float
+    startup_timeout: int
+    root_path: str = ""
     gpu_ids: tuple[str, ...] = ()
+
+    def labels(self) -> dict[str, str]:
+        """What the instance carries so that an agent that restarts knows it again."""
+        return {
+            "spacehub.space": str(self.space_id),
+            "spacehub.build": str(self.build_id),
+            "spacehub.subdomain": self.subdomain,
+            "spacehub.port": str(self.port),
+            "spacehub.flavor": self.flavor.name,
+            "spacehub.sdk": self.sdk,
+            "spacehub.root_path": self.root_path,
+            "spacehub.startup_timeout": str(self.startup_timeout),
+            "spacehub.memory_limit": str(self.memory_limit),
+            "spacehub.gpus": ",".join(self.gpu_ids),
+        }
 
 
 class RuntimeDriver(ABC):
@@ -93,7 +149,23 @@ class RuntimeDriver(ABC):
 
     @abstractmethod
     def poll(self, instance_id: str) -> Instance | None:
-        """The app's current state, or None if it is gone."""
+        """The app's current state (exit code and OOM kill included), or None if it is gone."""
+
+    @abstractmethod
+    def freeze(self, instance_id: str) -> None:
+        """Freeze the app's processes: no CPU, memory kept (idempotent)."""
+
+    @abstractmethod
+    def thaw(self, instance_id: str) -> None:
+        """Let a frozen app run again (idempotent)."""
+
+    @abstractmethod
+    def halt(self, instance_id: str, timeout: float = 10.0) -> None:
+        """Stop the app but keep the instance, so that `resume` starts it again (idempotent)."""
+
+    @abstractmethod
+    def resume(self, instance_id: str) -> Instance | None:
+        """Start a halted or exited instance again, as it was; None if it is gone."""
 
     @abstractmethod
     def logs(
@@ -102,9 +174,9 @@ class RuntimeDriver(ABC):
         """(ISO timestamp, line) pairs of the app's output."""
 
     @abstractmethod
-    def stats(self, instance_id: str) -> dict[str, float]:
-        """Current usage: `cpu` (cores) and `memory` (bytes)."""
+    def usage(self, instance_id: str) -> Usage | None:
+        """What the instance uses now (cheap enough to ask of every app every few seconds)."""
 
     @abstractmethod
     def list(self) -> list[Instance]:
-        """Every app instance of this installation on this host."""
+        """Every app instance of this installation on this host (exit codes are read by `poll`)."""

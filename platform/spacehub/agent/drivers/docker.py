@@ -22,7 +22,8 @@ import docker.errors
 from docker.models.containers import Container
 from docker.types import DeviceRequest, LogConfig
 
-from spacehub.agent.drivers.base import Instance, InstanceState, LaunchSpec, RuntimeDriver
+from spacehub.agent.drivers.base import Instance, InstanceState, LaunchSpec, RuntimeDriver, Usage
+from spacehub.agent.drivers.cgroups import container_usage
 from spacehub.agent.network import ensure_app_network, gateway_address, guard_app_network, guard_bridge
 from spacehub.build.context import (
     SECRETS_DIGEST_ARG,
@@ -256,41 +257,29 @@ class DockerDriver(RuntimeDriver):
 
     def start(self, launch: LaunchSpec) -> Instance:
         self.remove_container(launch.name)  # a leftover of an interrupted attempt
-        flavor = launch.flavor
-        cpus = min(flavor.cpu, float(os.cpu_count() or 1))
         device_requests = (
             [DeviceRequest(driver="nvidia", device_ids=list(launch.gpu_ids), capabilities=[["gpu"]])]
             if launch.gpu_ids and self.gpu_device_requests
             else []
         )
-        container = self.client.containers.run(  # type: ignore[call-overload]  # stubs lack (address, None) ports
+        container = self.client.containers.run(
             launch.artifact,
             detach=True,
             name=launch.name,
-            labels={
-                **self._labels(),
-                f"{LABEL}.space": str(launch.space_id),
-                f"{LABEL}.build": str(launch.build_id),
-                f"{LABEL}.subdomain": launch.subdomain,
-                f"{LABEL}.port": str(launch.port),
-                f"{LABEL}.flavor": launch.flavor.name,
-                f"{LABEL}.gpus": ",".join(launch.gpu_ids),
-            },
+            labels={**self._labels(), **launch.labels()},
             environment=launch.env,
             user="1000:1000",
             network=self.network_name,
-            nano_cpus=int(cpus * 1e9),
-            mem_limit=flavor.memory_bytes,
-            memswap_limit=flavor.memory_bytes,
-            pids_limit=flavor.pids,
+            nano_cpus=int(launch.cpu_limit * 1e9),
+            mem_limit=launch.memory_limit,
+            memswap_limit=launch.memory_limit,
+            pids_limit=launch.flavor.pids,
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             init=True,
             device_requests=device_requests,
             log_config=LogConfig(type="json-file", config={"max-size": "20m", "max-file": "2"}),
-            ports={f"{launch.port}/tcp": (self.settings.advertise_address, None)}
-            if self._publishes
-            else None,
+            ports=self._ports(launch.port),
         )
         return self._instance(self._reload(container))
 
@@ -314,17 +303,55 @@ class DockerDriver(RuntimeDriver):
         return not self.settings.advertise_address.startswith("127.")
 
     def stop(self, instance_id: str, timeout: float = 10.0) -> None:
-        try:
-            container = self.client.containers.get(instance_id)
-        except docker.errors.NotFound:
+        self.halt(instance_id, timeout)
+        self.remove_container(instance_id)
+
+    def halt(self, instance_id: str, timeout: float = 10.0) -> None:
+        container = self._container(instance_id)
+        if container is None:
             return
         try:
+            if container.status == "paused":  # signals wait for a thaw under the cgroup v1 freezer
+                container.unpause()
             container.stop(timeout=int(timeout))
         except docker.errors.NotFound:
             return
         except docker.errors.APIError as exc:
             log.warning("stopping %s: %s", instance_id, exc)
-        self.remove_container(instance_id)
+
+    def freeze(self, instance_id: str) -> None:
+        self._state_change(instance_id, "pause", "already paused")
+
+    def thaw(self, instance_id: str) -> None:
+        self._state_change(instance_id, "unpause", "not paused")
+
+    def _state_change(self, instance_id: str, action: str, done_already: str) -> None:
+        try:
+            self.client.api.pause(instance_id) if action == "pause" else self.client.api.unpause(instance_id)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409 or done_already not in str(exc):
+                raise
+
+    def resume(self, instance_id: str) -> Instance | None:
+        container = self._container(instance_id)
+        if container is None:
+            return None
+        try:
+            if container.status == "paused":
+                container.unpause()
+            else:
+                container.start()
+        except docker.errors.NotFound:
+            return None
+        return self._instance(self._reload(container))
+
+    def _container(self, instance_id: str) -> Container | None:
+        try:
+            return self.client.containers.get(instance_id)
+        except docker.errors.NotFound:
+            return None
 
     def remove_container(self, name_or_id: str) -> None:
         try:
@@ -336,10 +363,8 @@ class DockerDriver(RuntimeDriver):
                 raise
 
     def poll(self, instance_id: str) -> Instance | None:
-        try:
-            return self._instance(self.client.containers.get(instance_id))
-        except docker.errors.NotFound:
-            return None
+        container = self._container(instance_id)
+        return self._instance(container) if container is not None else None
 
     def logs(
         self, instance_id: str, *, follow: bool, since: float | None = None, tail: int | None = None
@@ -360,29 +385,27 @@ class DockerDriver(RuntimeDriver):
         if pending:
             yield _split_timestamp(pending.decode(errors="replace"))
 
-    def stats(self, instance_id: str) -> dict[str, float]:
-        try:
-            raw: dict[str, Any] = self.client.containers.get(instance_id).stats(stream=False)  # type: ignore[assignment]
+    def usage(self, instance_id: str) -> Usage | None:
+        found = container_usage(instance_id)
+        if found is not None:
+            return found
+        try:  # the cgroup is not visible from here (an agent in a container): ask the engine
+            raw: dict[str, Any] = self.client.api.stats(instance_id, stream=False, one_shot=True)
         except (docker.errors.NotFound, ValueError):
-            return {}  # gone, or going: the engine answers an empty body for a container being removed
-        cpu, precpu = raw.get("cpu_stats", {}), raw.get("precpu_stats", {})
-        cpu_delta = cpu.get("cpu_usage", {}).get("total_usage", 0) - precpu.get("cpu_usage", {}).get(
-            "total_usage", 0
-        )
-        system_delta = cpu.get("system_cpu_usage", 0) - precpu.get("system_cpu_usage", 0)
-        online = cpu.get("online_cpus") or os.cpu_count() or 1
+            return None  # gone, or going: the engine answers an empty body for a container being removed
         memory = raw.get("memory_stats", {})
-        cache = memory.get("stats", {}).get("inactive_file", memory.get("stats", {}).get("cache", 0))
-        return {
-            "cpu": (cpu_delta / system_delta) * online if system_delta > 0 else 0.0,
-            "memory": float(memory.get("usage", 0) - cache),
-        }
+        stats = memory.get("stats", {})
+        cache = stats.get("inactive_file", stats.get("total_inactive_file", 0))
+        cpu_ns = raw.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage", 0)
+        return Usage(memory=max(0, int(memory.get("usage", 0)) - int(cache)), cpu_seconds=cpu_ns / 1e9)
 
     def list(self) -> list[Instance]:
         filters: dict[str, str | list[str] | bool] = {
             "label": [f"{k}={v}" for k, v in self._labels().items()]
         }
-        return [self._instance(c) for c in self.client.containers.list(all=True, filters=filters)]
+        # sparse: one call for every container, without inspecting each (exit codes come from poll)
+        containers = self.client.containers.list(all=True, filters=filters, sparse=True)
+        return [self._instance(c) for c in containers]
 
     # Helpers ------------------------------------------------------------------------------------
 
@@ -391,34 +414,53 @@ class DockerDriver(RuntimeDriver):
         return container
 
     def _instance(self, container: Container) -> Instance:
-        labels: dict[str, str] = container.labels
+        """An instance from a full inspection or from a (sparse) listing: they differ in shape."""
         attrs: dict[str, Any] = container.attrs
-        state = attrs.get("State", {})
-        status = state.get("Status", "")
+        labels: dict[str, str] = attrs.get("Labels") or (attrs.get("Config") or {}).get("Labels") or {}
+        state = attrs.get("State")
+        details = state if isinstance(state, dict) else {}
+        status = details.get("Status", "") if isinstance(state, dict) else str(state or "")
         port = labels.get(f"{LABEL}.port", "")
+        exited = status in ("exited", "dead", "removing")
         return Instance(
-            id=container.id or "",
+            id=attrs.get("Id") or container.id or "",
             space_id=int(labels.get(f"{LABEL}.space", "0")),
             build_id=int(labels.get(f"{LABEL}.build", "0")),
             subdomain=labels.get(f"{LABEL}.subdomain", ""),
-            state=InstanceState.RUNNING
-            if status in ("running", "restarting")
-            else (InstanceState.CREATED if status == "created" else InstanceState.EXITED),
-            upstream=self._upstream(attrs, port),
-            exit_code=state.get("ExitCode") if status in ("exited", "dead") else None,
-            started_at=state.get("StartedAt", ""),
+            state=_STATES.get(status, InstanceState.EXITED),
+            upstream="" if exited else self._upstream(attrs, port),
+            exit_code=details.get("ExitCode") if exited else None,
+            oom_killed=bool(details.get("OOMKilled")) if exited else False,
+            started_at=details.get("StartedAt", ""),
             labels=labels,
         )
 
     def _upstream(self, attrs: dict[str, Any], port: str) -> str:
         if not port:
             return ""
+        settings = attrs.get("NetworkSettings") or {}
         if self._publishes:
-            bindings = (attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{port}/tcp") or []
-            return f"{self.settings.advertise_address}:{bindings[0]['HostPort']}" if bindings else ""
-        networks = attrs.get("NetworkSettings", {}).get("Networks") or {}
+            ports = settings.get("Ports") or attrs.get("Ports") or {}
+            if isinstance(ports, list):  # a listing: [{"PrivatePort": 7860, "PublicPort": 32768, ...}]
+                public = [
+                    p["PublicPort"]
+                    for p in ports
+                    if str(p.get("PrivatePort")) == port and p.get("PublicPort")
+                ]
+            else:
+                public = [b["HostPort"] for b in ports.get(f"{port}/tcp") or []]
+            return f"{self.settings.advertise_address}:{public[0]}" if public else ""
+        networks = settings.get("Networks") or {}
         address = (networks.get(self.network_name) or {}).get("IPAddress")
         return f"{address}:{port}" if address else ""
+
+
+_STATES = {
+    "running": InstanceState.RUNNING,
+    "paused": InstanceState.FROZEN,
+    "restarting": InstanceState.RESTARTING,
+    "created": InstanceState.CREATED,
+}
 
 
 def _split_timestamp(line: str) -> tuple[str, str]:

@@ -21,9 +21,10 @@ from collections.abc import Iterator
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from spacehub.agent.drivers.base import Instance, InstanceState, LaunchSpec, RuntimeDriver
+from spacehub.agent.drivers.base import Instance, InstanceState, LaunchSpec, RuntimeDriver, Usage
+from spacehub.agent.drivers.cgroups import process_group_usage
 from spacehub.build.errors import BuildFailed
 from spacehub.build.runtimes import python_minor
 from spacehub.queue.spec import DeploySpec
@@ -43,13 +44,52 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _alive(pid: int) -> bool:
-    """Whether a process runs (a zombie, dead but not yet reaped by its parent, does not)."""
+def _process_state(pid: int) -> str | None:
+    """The state letter of a live process (R, S, T for stopped...); None when it is gone or a zombie
+    (dead, not yet reaped by its parent)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+        return None
+    letter = stat.rsplit(")", 1)[1].split()[0]
+    return None if letter in ("Z", "X") else letter
+
+
+def _alive(pid: int) -> bool:
+    return _process_state(pid) is not None
+
+
+# What an app process inherits from the host: nothing of the agent's own environment (which holds
+# the platform's secrets), only what a program needs to run.
+INHERITED_VARIABLES = (
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "http_proxy",
+    "https_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+)
+
+
+def app_process_environment(app_env: dict[str, str], build: Path, port: int) -> dict[str, str]:
+    """The environment of an app process: the platform's variables for the app, its own venv first
+    on PATH, a home of its own, and the address it must listen on."""
+    env = {name: os.environ[name] for name in INHERITED_VARIABLES if name in os.environ}
+    env.update(app_env)
+    env.update(
+        PATH=f"{build / 'venv' / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        HOME=str(build / "home"),
+        VIRTUAL_ENV=str(build / "venv"),
+        PYTHONUNBUFFERED="1",
+        GRADIO_SERVER_NAME="127.0.0.1",
+        GRADIO_SERVER_PORT=str(port),
+        STREAMLIT_SERVER_ADDRESS="127.0.0.1",
+        STREAMLIT_SERVER_PORT=str(port),
+    )
+    return env
 
 
 class ProcessDriver(RuntimeDriver):
@@ -65,7 +105,9 @@ class ProcessDriver(RuntimeDriver):
     def _pip(
         self, venv: Path, args: list[str], log_writer: LogWriter, constraint: Path | None = None
     ) -> None:
-        env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+        # The host's pip and network settings, never the platform's own (SPACEHUB_*: its secrets).
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SPACEHUB_")}
+        env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
         if constraint is not None:
             env["PIP_CONSTRAINT"] = str(constraint)
         if self.settings.pip_index_url:
@@ -162,74 +204,76 @@ class ProcessDriver(RuntimeDriver):
         build = Path(launch.artifact)
         port = _free_port()
         instance_id = f"{launch.subdomain}-b{launch.build_id}-{int(time.time() * 1000)}"
-        log_path = self.root / "logs" / f"{instance_id}.log"
-        exit_path = self.root / "logs" / f"{instance_id}.exit"
-        env = {**os.environ, **launch.env}
-        env.update(
-            PATH=f"{build / 'venv' / 'bin'}:{os.environ.get('PATH', '')}",
-            VIRTUAL_ENV=str(build / "venv"),
-            PYTHONUNBUFFERED="1",
-            GRADIO_SERVER_NAME="127.0.0.1",
-            GRADIO_SERVER_PORT=str(port),
-            STREAMLIT_SERVER_ADDRESS="127.0.0.1",
-            STREAMLIT_SERVER_PORT=str(port),
-        )
+        home = build / "home"
+        home.mkdir(exist_ok=True)
         how = json.loads((build / "launch.json").read_text())
-        venv_bin = build / "venv" / "bin"
-        python = str(venv_bin / "python")
-        command = (
-            [python, "-m", "streamlit", "run", how["app_file"]]
-            if how["sdk"] == "streamlit"
-            else [python, how["app_file"]]
-        )
+        python = str(build / "venv" / "bin" / "python")
+        state = {
+            "id": instance_id,
+            "port": port,
+            "space": launch.space_id,
+            "build": launch.build_id,
+            "subdomain": launch.subdomain,
+            "log": str(self.root / "logs" / f"{instance_id}.log"),
+            "exit": str(self.root / "logs" / f"{instance_id}.exit"),
+            "cwd": str(build / "app"),
+            "command": (
+                [python, "-m", "streamlit", "run", how["app_file"]]
+                if how["sdk"] == "streamlit"
+                else [python, how["app_file"]]
+            ),
+            "env": app_process_environment(launch.env, build, port),
+            "labels": {**launch.labels(), "spacehub.host": self.settings.host_id},
+        }
+        self._spawn(state)
+        instance = self.poll(instance_id)
+        assert instance is not None
+        return instance
+
+    def _spawn(self, state: dict[str, Any]) -> None:
+        """Run the app under its supervisor, in a session of its own, and record it."""
+        Path(state["exit"]).unlink(missing_ok=True)
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "spacehub.agent.drivers.supervise",
-                str(log_path),
-                str(exit_path),
-                "--",
-                *command,
-            ],
-            cwd=build / "app",
-            env=env,
+            [sys.executable, "-m", "spacehub.agent.drivers.supervise", state["log"], state["exit"], "--"]
+            + state["command"],
+            cwd=state["cwd"],
+            env=state["env"],
             start_new_session=True,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        state = {
-            "id": instance_id,
-            "pid": process.pid,
-            "port": port,
-            "space": launch.space_id,
-            "build": launch.build_id,
-            "subdomain": launch.subdomain,
-            "log": str(log_path),
-            "exit": str(exit_path),
-            "started_at": time.time(),
-            "labels": {
-                "spacehub.flavor": launch.flavor.name,
-                "spacehub.gpus": ",".join(launch.gpu_ids),
-                "spacehub.space": str(launch.space_id),
-                "spacehub.build": str(launch.build_id),
-                "spacehub.subdomain": launch.subdomain,
-            },
-        }
-        self._state_path(instance_id).write_text(json.dumps(state))
-        instance = self.poll(instance_id)
-        assert instance is not None
-        return instance
+        state.update(pid=process.pid, started_at=time.time(), halted=False)
+        path = self._state_path(state["id"])
+        path.touch(mode=0o600)  # it holds the app's secrets, as a container's config does
+        path.write_text(json.dumps(state))
 
-    def stop(self, instance_id: str, timeout: float = 10.0) -> None:
-        path = self._state_path(instance_id)
-        if not path.exists():
+    def _state(self, instance_id: str) -> dict[str, Any] | None:
+        try:
+            return dict(json.loads(self._state_path(instance_id).read_text()))
+        except FileNotFoundError:
+            return None
+
+    def _signal(self, instance_id: str, signum: int) -> None:
+        state = self._state(instance_id)
+        if state is not None and _alive(int(state["pid"])):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(state["pid"]), signum)
+
+    def freeze(self, instance_id: str) -> None:
+        self._signal(instance_id, signal.SIGSTOP)
+
+    def thaw(self, instance_id: str) -> None:
+        self._signal(instance_id, signal.SIGCONT)
+
+    def halt(self, instance_id: str, timeout: float = 10.0) -> None:
+        state = self._state(instance_id)
+        if state is None:
             return
-        state = json.loads(path.read_text())
         pid = int(state["pid"])
         if _alive(pid):
             with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGCONT)  # a stopped process handles SIGTERM only once it runs
                 os.killpg(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
             while _alive(pid) and time.monotonic() < deadline:
@@ -237,23 +281,45 @@ class ProcessDriver(RuntimeDriver):
             if _alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
-        path.unlink(missing_ok=True)
+        state["halted"] = True
+        self._state_path(instance_id).write_text(json.dumps(state))
+
+    def resume(self, instance_id: str) -> Instance | None:
+        state = self._state(instance_id)
+        if state is None:
+            return None
+        if not _alive(int(state["pid"])):
+            self._spawn(state)
+        else:
+            self.thaw(instance_id)
+        return self.poll(instance_id)
+
+    def stop(self, instance_id: str, timeout: float = 10.0) -> None:
+        state = self._state(instance_id)
+        if state is None:
+            return
+        self.halt(instance_id, timeout)
+        self._state_path(instance_id).unlink(missing_ok=True)
         Path(state["exit"]).unlink(missing_ok=True)
 
     def poll(self, instance_id: str) -> Instance | None:
-        path = self._state_path(instance_id)
-        if not path.exists():
+        state = self._state(instance_id)
+        if state is None:
             return None
-        state = json.loads(path.read_text())
         exit_file = Path(state["exit"])
-        exited = exit_file.exists() or not _alive(int(state["pid"]))
+        process_state = _process_state(int(state["pid"]))
+        exited = exit_file.exists() or process_state is None
         code = int(exit_file.read_text() or "-1") if exit_file.exists() else (-1 if exited else None)
+        if exited:
+            current = InstanceState.EXITED
+        else:
+            current = InstanceState.FROZEN if process_state == "T" else InstanceState.RUNNING
         return Instance(
             id=state["id"],
             space_id=int(state["space"]),
             build_id=int(state["build"]),
             subdomain=state["subdomain"],
-            state=InstanceState.EXITED if exited else InstanceState.RUNNING,
+            state=current,
             upstream=f"127.0.0.1:{state['port']}",
             exit_code=code,
             started_at=str(state["started_at"]),
@@ -291,18 +357,9 @@ class ProcessDriver(RuntimeDriver):
                     return
                 time.sleep(0.2)
 
-    def stats(self, instance_id: str) -> dict[str, float]:
-        instance = self.poll(instance_id)
-        if instance is None or instance.state != InstanceState.RUNNING:
-            return {}
-        state = json.loads(self._state_path(instance_id).read_text())
-        status = Path(f"/proc/{state['pid']}/status")
-        rss = 0
-        if status.exists():
-            for line in status.read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    rss = int(line.split()[1]) * 1024
-        return {"cpu": 0.0, "memory": float(rss)}
+    def usage(self, instance_id: str) -> Usage | None:
+        state = self._state(instance_id)
+        return process_group_usage(int(state["pid"])) if state is not None else None
 
     def list(self) -> list[Instance]:
         instances = []

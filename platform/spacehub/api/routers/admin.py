@@ -11,9 +11,9 @@ from sqlalchemy import select
 from spacehub.api.deps import AdminDep, CtxDep, SessionDep
 from spacehub.api.serializers import iso
 from spacehub.controller.accounts import create_account, find_account, issue_token, revoke_token
-from spacehub.db.models import Account, AccountKind, Membership, Repo, RepoType, Token, TokenRole
+from spacehub.controller.hosts import HostView, host_views, space_names
+from spacehub.db.models import Account, AccountKind, Membership, Token, TokenRole
 from spacehub.errors import BadRequest, NotFound
-from spacehub.state.hosts import HostDirectory
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -156,8 +156,15 @@ def remove_member(org: str, user: str, session: SessionDep, _: AdminDep) -> None
 class AllocationPublic(BaseModel):
     space: str | None
     flavor: str
-    cpu: float
-    memory: int
+    tier: str = Field(description="serving, frozen, checkpointed or sleeping; empty for a starting job.")
+    cpu: float = Field(description="vCPUs requested: what placement counts.")
+    memory: int = Field(
+        description="Bytes placement counts: the request, or the real use where that is more."
+    )
+    cpu_limit: float
+    memory_limit: int
+    cpu_used: float = Field(description="Cores the app really used since the host's previous heartbeat.")
+    memory_used: int = Field(description="Bytes the app really uses (without the page cache).")
     gpus: list[str]
 
 
@@ -167,70 +174,83 @@ class HostPublic(BaseModel):
     last_seen: float | None
     flavors: list[str]
     driver: str | None
-    cpus: float
-    memory: int
+    cpus: float = Field(description="vCPUs the host offers to requests.")
+    memory: int = Field(description="Bytes the host offers to requests.")
     gpus: list[str]
     gpu_model: str
-    used_cpu: float
-    used_memory: int
+    used_cpu: float = Field(description="vCPUs requested by its apps.")
+    used_memory: int = Field(description="Bytes placement counts as taken.")
+    real_memory: int = Field(description="Bytes its apps really use.")
+    memory_available: int = Field(description="The host's real free memory (MemAvailable, cgroup limits).")
     used_gpus: list[str]
+    tiers: dict[str, int] = Field(description="How many of its spaces are serving, frozen, sleeping...")
     allocations: list[AllocationPublic]
     disk: dict[str, int]
 
 
+def host_public(view: HostView) -> HostPublic:
+    record = view.record
+    if record is None:
+        return HostPublic(
+            host=view.host,
+            online=False,
+            last_seen=None,
+            flavors=[],
+            driver=None,
+            cpus=0,
+            memory=0,
+            gpus=[],
+            gpu_model="",
+            used_cpu=0,
+            used_memory=0,
+            real_memory=0,
+            memory_available=0,
+            used_gpus=[],
+            tiers={},
+            allocations=[],
+            disk={},
+        )
+    return HostPublic(
+        host=view.host,
+        online=True,
+        last_seen=record.last_seen,
+        flavors=record.flavors,
+        driver=record.driver,
+        cpus=record.cpus,
+        memory=record.memory,
+        gpus=record.gpus,
+        gpu_model=record.gpu_model,
+        used_cpu=record.used_cpu,
+        used_memory=record.used_memory,
+        real_memory=record.real_memory,
+        memory_available=record.memory_available,
+        used_gpus=record.used_gpus,
+        tiers=record.tiers,
+        allocations=[
+            AllocationPublic(
+                space=app.space,
+                flavor=a.flavor,
+                tier=a.tier,
+                cpu=a.cpu,
+                memory=a.counted_memory,
+                cpu_limit=a.cpu_limit,
+                memory_limit=a.memory_limit,
+                cpu_used=a.cpu_used,
+                memory_used=a.memory_used,
+                gpus=a.gpus,
+            )
+            for app in view.apps
+            if (a := app.allocation)
+        ],
+        disk=record.disk,
+    )
+
+
 @router.get("/hosts", response_model=list[HostPublic])
 def list_hosts(ctx: CtxDep, session: SessionDep, _: AdminDep) -> list[HostPublic]:
-    """Every host that ever reported: capacity, what its apps take, heartbeat, disk use."""
-    directory = HostDirectory(ctx.redis, ctx.keys)
-    alive = directory.alive()
-    names = {r.id: r.full_name for r in session.scalars(select(Repo).where(Repo.type == RepoType.SPACE))}
-    hosts = []
-    for name in sorted(directory.known() | set(alive)):
-        record = alive.get(name)
-        if record is None:
-            hosts.append(
-                HostPublic(
-                    host=name,
-                    online=False,
-                    last_seen=None,
-                    flavors=[],
-                    driver=None,
-                    cpus=0,
-                    memory=0,
-                    gpus=[],
-                    gpu_model="",
-                    used_cpu=0,
-                    used_memory=0,
-                    used_gpus=[],
-                    allocations=[],
-                    disk={},
-                )
-            )
-            continue
-        hosts.append(
-            HostPublic(
-                host=name,
-                online=True,
-                last_seen=record.last_seen,
-                flavors=record.flavors,
-                driver=record.driver,
-                cpus=record.cpus,
-                memory=record.memory,
-                gpus=record.gpus,
-                gpu_model=record.gpu_model,
-                used_cpu=record.used_cpu,
-                used_memory=record.used_memory,
-                used_gpus=record.used_gpus,
-                allocations=[
-                    AllocationPublic(
-                        space=names.get(a.space_id), flavor=a.flavor, cpu=a.cpu, memory=a.memory, gpus=a.gpus
-                    )
-                    for a in record.allocations
-                ],
-                disk=record.disk,
-            )
-        )
-    return hosts
+    """Every host that ever reported: capacity, requests, limits and real use of its apps, tiers,
+    heartbeat, disk use."""
+    return [host_public(view) for view in host_views(ctx, space_names(session))]
 
 
 @router.get("/tokens", response_model=list[TokenPublic])

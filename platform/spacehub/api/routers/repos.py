@@ -25,7 +25,13 @@ from spacehub.controller.repos import (
     move_repo,
     parse_repo_type,
 )
-from spacehub.controller.spaces import after_move, delete_space, duplicate_space, publish
+from spacehub.controller.spaces import (
+    after_move,
+    delete_space,
+    duplicate_space,
+    publish,
+    validate_sleep_time,
+)
 from spacehub.db.models import Repo, RepoType
 from spacehub.errors import BadRequest, Conflict, Forbidden, RevisionNotFound, Unsupported
 
@@ -167,8 +173,7 @@ def duplicate(
         raise Unsupported("volumes are a Hugging Face feature spacehub does not offer")
     if body.hardware is not None and body.hardware not in ctx.flavors:
         raise BadRequest(f"unknown hardware {body.hardware!r}; see GET /api/spaces/hardware")
-    if body.sleepTimeSeconds is not None and body.sleepTimeSeconds != -1 and body.sleepTimeSeconds < 1:
-        raise BadRequest("sleepTimeSeconds must be a number of seconds, or -1 for never")
+    validate_sleep_time(body.sleepTimeSeconds)
     to_owner, to_name = body.repository.split("/", 1)
     private = body.visibility == "private" if body.visibility else bool(body.private)
     if source.space is not None:

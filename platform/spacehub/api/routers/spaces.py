@@ -21,7 +21,7 @@ from spacehub.controller.access import can_write
 from spacehub.controller.buildlogs import read_persisted
 from spacehub.controller.context import ControllerContext
 from spacehub.controller.repos import get_readable_repo
-from spacehub.controller.spaces import pause, redeploy_if_deployed, restart
+from spacehub.controller.spaces import pause, redeploy_if_deployed, restart, set_sleep_time
 from spacehub.db.models import Build, RepoType, Space, SpaceSecret, SpaceVariable
 from spacehub.errors import BadRequest, Forbidden, RepoNotFound, Unsupported
 from spacehub.signing import derive_key, sign
@@ -87,7 +87,7 @@ def request_hardware(
     if body.flavor not in ctx.flavors:
         raise BadRequest(f"unknown hardware {body.flavor!r}; see GET /api/spaces/hardware")
     if body.sleepTimeSeconds is not None:
-        space.sleep_time = validate_sleep_time(body.sleepTimeSeconds)
+        set_sleep_time(ctx, space, body.sleepTimeSeconds)
     if body.flavor != space.hardware:
         space.hardware = body.flavor
         redeploy_if_deployed(ctx, session, space)
@@ -98,15 +98,9 @@ class SleepTimeRequest(BaseModel):
     seconds: int
 
 
-def validate_sleep_time(seconds: int) -> int:
-    if seconds != -1 and seconds < 1:
-        raise BadRequest("sleep time must be a number of seconds, or -1 for never")
-    return seconds
-
-
 @router.post("/api/spaces/{owner}/{name}/sleeptime", summary="Idle time before the space sleeps")
 def sleep_time(body: SleepTimeRequest, space: WritableSpace, request: Request, ctx: CtxDep) -> dict[str, Any]:
-    space.sleep_time = validate_sleep_time(body.seconds)
+    set_sleep_time(ctx, space, body.seconds)
     return runtime_of(ctx, space, request)
 
 

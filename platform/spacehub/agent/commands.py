@@ -1,0 +1,106 @@
+"""What the edge asks of this host's agent, on its `host_commands` pub/sub channel: thaw a frozen app,
+wake a sleeping one. The edge sends these on a visitor's first request, without waiting for the
+controller, and repeats them while it holds the request: a message lost while this agent restarts
+costs one repetition."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
+
+from spacehub.agent.context import AgentContext
+from spacehub.agent.drivers.base import InstanceState
+from spacehub.agent.tiers import Resident, Tiers
+from spacehub.stages import Tier
+from spacehub.state.commands import Action, Command
+from spacehub.state.events import Event, EventType
+
+log = logging.getLogger(__name__)
+
+
+class Commands:
+    def __init__(self, agent: AgentContext, tiers: Tiers):
+        self.agent = agent
+        self.tiers = tiers
+        self._residents: dict[tuple[str, int], Resident] = {}
+        self._busy: set[tuple[str, int]] = set()
+        self._guard = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="command")
+
+    def remember(self, residents: list[Resident]) -> None:
+        """The apps of the latest poll, so that a command finds its app without asking the engine."""
+        self._residents = {(r.record.subdomain, r.instance.build_id): r for r in residents}
+
+    def listen(self, stop: threading.Event) -> None:
+        channel = self.agent.keys.host_commands(self.agent.host_id)
+        while not stop.is_set():
+            try:
+                pubsub = self.agent.redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(channel)
+                while not stop.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is not None and (command := Command.from_message(message["data"])):
+                        self.submit(command)
+            except redis.ConnectionError as exc:
+                log.warning("host commands unavailable (%s); retrying", exc)
+                stop.wait(1.0)
+
+    def submit(self, command: Command) -> None:
+        """Run a command unless the same one runs already (the edge repeats them)."""
+        key = (command.subdomain, command.build)
+        with self._guard:
+            if key in self._busy:
+                return
+            self._busy.add(key)
+        self._pool.submit(self._run, command)
+
+    def _run(self, command: Command) -> None:
+        key = (command.subdomain, command.build)
+        try:
+            self.handle(command)
+        except Exception:
+            log.exception("%s of %s failed", command.action, command.subdomain)
+        finally:
+            with self._guard:
+                self._busy.discard(key)
+
+    def handle(self, command: Command) -> None:
+        resident = self._find(command)
+        if resident is None:
+            return
+        instance, record = resident.instance, resident.record
+        if command.action == Action.THAW and record.tier == Tier.FROZEN:
+            self.tiers.thaw(instance, record)
+        elif command.action == Action.WAKE and record.tier == Tier.SLEEPING:
+            current = self.agent.driver.poll(instance.id)
+            if current is None or not self.tiers.wake(current, record):
+                self.hand_over(resident)
+
+    def _find(self, command: Command) -> Resident | None:
+        """The app and its current route, if this host owns the route."""
+        resident = self._residents.get((command.subdomain, command.build))
+        if resident is None:
+            matching = [i for i in self.agent.driver.list() if i.subdomain == command.subdomain]
+            found = [r for r in self.tiers.residents(matching) if r.instance.build_id == command.build]
+            resident = found[0] if found else None
+        if resident is None:
+            return None
+        record = self.agent.routes.get(command.subdomain)
+        if record is None or not record.is_owned_by(command.build, self.agent.host_id):
+            return None
+        return Resident(resident.instance, record, resident.last_visit)
+
+    def hand_over(self, resident: Resident) -> None:
+        """This host cannot wake the app (its container is gone, or there is no room): give the
+        route up and let the controller start the space wherever there is room."""
+        instance, record = resident.instance, resident.record
+        log.info("cannot wake %s here; handing it over to the controller", record.name)
+        if self.agent.routes.delete_route(record.subdomain, instance.build_id):
+            if instance.state != InstanceState.EXITED:
+                self.agent.driver.halt(instance.id, timeout=3)
+            self.agent.events.publish(
+                Event(type=EventType.WAKE_REQUESTED, space_id=instance.space_id, build_id=0)
+            )
