@@ -1,0 +1,274 @@
+"""Many idle Gradio spaces on one host: memory per space, memory left, CPU spent by idle spaces, and
+wake latency from each tier, beside the previous release's policy in the same run.
+
+It starts the platform as `make up` does (`spacehub up`, embedded defaults, this machine's Docker
+engine), creates N Gradio spaces and waits for all of them to run, then measures:
+- real memory per app (its cgroup, without page cache) and the host's MemAvailable;
+- CPU used by the apps over a minute while they serve idle (the previous release: nothing froze
+  them), then again once they are frozen;
+- the first byte of a request through the edge, from each tier: serving, frozen, sleeping (the host
+  wakes its stopped container) and sleeping with its container gone (the previous release's wake:
+  a job through the queue starts it again); checkpointed where CRIU works on this host;
+- how many of these spaces the previous release admitted here (it reserved each flavor's limits).
+
+Run: .venv/bin/python bench/density.py   (BENCH_SPACES=150, BENCH_FREEZE_AFTER=30s, BENCH_WAKES=20)"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from pathlib import Path
+
+import docker
+import httpx
+from huggingface_hub import CommitOperationAdd, HfApi
+
+from spacehub.agent.capacity import available_memory, physical_memory
+from spacehub.agent.drivers.cgroups import container_usage
+from spacehub.queue.flavors import DEFAULT_FLAVORS_FILE, load_flavors
+
+SPACES = int(os.environ.get("BENCH_SPACES", "150"))
+FREEZE_AFTER = os.environ.get("BENCH_FREEZE_AFTER", "30s")
+WAKES = int(os.environ.get("BENCH_WAKES", "20"))
+CPU_WINDOW = float(os.environ.get("BENCH_CPU_SECONDS", "60"))
+APP = """import gradio as gr
+
+gr.Interface(lambda text: text, "text", "text").launch()
+"""
+README = "---\ntitle: Density\nsdk: gradio\n---\n"
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def free_port_pair() -> int:
+    while True:
+        with closing(socket.socket()) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        with closing(socket.socket()) as probe:
+            if probe.connect_ex(("127.0.0.1", port + 1)) != 0:
+                return port
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(1)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def mib(value: float) -> str:
+    return f"{value / 1024**2:,.0f} MiB"
+
+
+class Bench:
+    def __init__(self, work: Path):
+        self.data_dir = work / "data"
+        self.port = free_port_pair()
+        self.token = "shub_bench_" + secrets.token_hex(12)
+        self.url = f"http://127.0.0.1:{self.port}"
+        flavors = work / "flavors.yaml"
+        flavors.write_text(
+            DEFAULT_FLAVORS_FILE.read_text().replace("freeze_after: 5m", f"freeze_after: {FREEZE_AFTER}")
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SPACEHUB_")}
+        env.update(
+            SPACEHUB_DATA_DIR=str(self.data_dir),
+            SPACEHUB_PORT=str(self.port),
+            SPACEHUB_ADMIN_TOKEN=self.token,
+            SPACEHUB_FLAVORS_FILE=str(flavors),
+            SPACEHUB_LISTEN_HOSTS='["127.0.0.1"]',
+        )
+        self.log = (work / "up.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "spacehub.cli", "up", "--no-demo"],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.http = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60, trust_env=False
+        )
+        self.api = HfApi(endpoint=self.url, token=self.token)
+        self.docker = docker.from_env()
+
+    def stop(self) -> None:
+        """Stop the platform and remove its apps (`spacehub up` leaves them running on purpose)."""
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=60)
+        for container in self.containers(all=True):
+            container.remove(force=True)
+
+    def ready(self) -> bool:
+        try:
+            response = self.http.get("/api/admin/hosts")
+            return response.status_code == 200 and any(host["online"] for host in response.json())
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    def runtimes(self, spaces: list[str]) -> dict[str, dict[str, object]]:
+        with ThreadPoolExecutor(8) as pool:
+            answers = pool.map(lambda s: self.http.get(f"/api/spaces/{s}/runtime").json(), spaces)
+            return dict(zip(spaces, answers, strict=True))
+
+    def create(self, count: int) -> list[str]:
+        spaces = []
+        for index in range(count):
+            name = f"density-{index}"
+            self.http.post("/api/repos/create", json={"name": name, "type": "space", "sdk": "gradio"})
+            self.api.create_commit(
+                f"admin/{name}",
+                [
+                    CommitOperationAdd("README.md", README.encode()),
+                    CommitOperationAdd("app.py", APP.encode()),
+                ],
+                commit_message="density",
+                repo_type="space",
+            )
+            spaces.append(f"admin/{name}")
+        return spaces
+
+    def containers(self, all: bool = False) -> list[docker.models.containers.Container]:
+        """This installation's app containers (running or frozen; with `all`, stopped ones too)."""
+        instance = (self.data_dir / "instance-id").read_text().strip()
+        return self.docker.containers.list(all=all, filters={"label": f"spacehub.instance={instance}"})
+
+    def cpu_seconds(self) -> float:
+        return sum(u.cpu_seconds for c in self.containers() if (u := container_usage(c.id)) is not None)
+
+    def first_byte(self, space: str) -> float:
+        """Seconds to the first byte of an API request (held while the app wakes) through the edge."""
+        host = self.http.get(f"/api/spaces/{space}").json()["host"]
+        started = time.perf_counter()
+        with httpx.stream(
+            "GET",
+            f"{host}/config",
+            headers={"Accept": "application/json"},
+            timeout=httpx.Timeout(10, read=600),
+            trust_env=False,
+        ) as response:
+            next(response.iter_raw())
+            elapsed = time.perf_counter() - started
+            if response.status_code != 200:
+                raise SystemExit(f"{space} answered {response.status_code}")
+        return elapsed
+
+
+def wake_figures(label: str, samples: list[float], target: str) -> None:
+    say(
+        f"  {label:<44} p50 {1000 * statistics.median(samples):8.1f} ms   p99 "
+        f"{1000 * percentile(samples, 0.99):8.1f} ms   ({len(samples)} wakes; target {target})"
+    )
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="spacehub-density-"))
+    bench = Bench(work)
+    try:
+        run(bench)
+    finally:
+        bench.stop()
+        say(f"(platform log: {work / 'up.log'})")
+
+
+def run(bench: Bench) -> None:
+    say(f"== {SPACES} idle Gradio spaces on one host, `spacehub up` defaults (freeze_after {FREEZE_AFTER})")
+    wait_for(bench.ready, 900, "the platform and its agent (first start prepares base images)")
+    free_before = available_memory()
+    started = time.monotonic()
+    spaces = bench.create(SPACES)
+    wait_for(
+        lambda: all(r["stage"] == "RUNNING" for r in bench.runtimes(spaces).values()),
+        60 * SPACES,
+        "every space to run",
+    )
+    say(f"all {SPACES} running after {time.monotonic() - started:.0f} s")
+
+    # The previous release: nothing froze idle apps. Measure them serving, before they freeze.
+    serving_cpu = cpu_over_window(bench)
+    memory = [u.memory for c in bench.containers() if (u := container_usage(c.id)) is not None]
+    wait_for(
+        lambda: all(r.get("tier") == "frozen" for r in bench.runtimes(spaces).values()),
+        600,
+        "every space to freeze",
+    )
+    frozen_cpu = cpu_over_window(bench)
+    free_after = available_memory()
+
+    flavor = load_flavors()["cpu-basic"]
+    cores = os.cpu_count() or 1
+    previous = min(int(4 * cores // flavor.cpu), int(2 * physical_memory() // flavor.memory_bytes))
+    say("== capacity")
+    say(f"  spaces running now                          {SPACES}")
+    say(
+        f"  the previous release admitted               {previous} "
+        f"(it reserved {flavor.cpu:g} vCPU and {flavor.memory} per space "
+        f"on {4 * cores} vCPU, {mib(2 * physical_memory())})"
+    )
+    say("== memory")
+    say(
+        f"  real memory per app                         p50 {mib(statistics.median(memory))}, "
+        f"max {mib(max(memory))}"
+    )
+    say(f"  host memory available before / after        {mib(free_before)} / {mib(free_after)}")
+    say(f"  host memory taken per space (all included)  {mib((free_before - free_after) / SPACES)}")
+    say("== CPU of the idle apps, over a minute")
+    say(f"  serving (previous release: never frozen)    {100 * serving_cpu:.2f} % of a core")
+    say(f"  frozen                                      {100 * frozen_cpu:.2f} % of a core (target < 1 %)")
+
+    say("== wake: first byte of a held request through the edge")
+    sample = random.sample(spaces, min(WAKES, len(spaces)))
+    frozen = [bench.first_byte(space) for space in sample]
+    serving = [bench.first_byte(space) for space in sample]
+    wake_figures("serving (no wake)", serving, "-")
+    wake_figures("frozen", frozen, "p50 <= 50 ms")
+    say("  checkpointed                                not available: see README, 'Idle tiers' (CRIU)")
+    asleep = sample[: max(1, WAKES // 4)]
+    sleeping = [sleep_then_wake(bench, space) for space in asleep]
+    wake_figures("sleeping (its host starts the container)", sleeping, "p50 <= 3 s")
+    gone = [sleep_then_wake(bench, space, remove_container=True) for space in asleep]
+    wake_figures("sleeping, previous release (a queued job)", gone, "-")
+
+
+def cpu_over_window(bench: Bench) -> float:
+    """Cores the apps used together over CPU_WINDOW seconds."""
+    before = bench.cpu_seconds()
+    time.sleep(CPU_WINDOW)
+    return (bench.cpu_seconds() - before) / CPU_WINDOW
+
+
+def sleep_then_wake(bench: Bench, space: str, remove_container: bool = False) -> float:
+    bench.http.post(f"/api/spaces/{space}/sleeptime", json={"seconds": 1})
+    wait_for(lambda: bench.runtimes([space])[space]["stage"] == "SLEEPING", 120, f"{space} to sleep")
+    bench.http.post(f"/api/spaces/{space}/sleeptime", json={"seconds": -1})
+    if remove_container:
+        subdomain = bench.http.get(f"/api/spaces/{space}").json()["subdomain"]
+        for container in bench.docker.containers.list(
+            all=True, filters={"label": f"spacehub.subdomain={subdomain}"}
+        ):
+            container.remove(force=True)
+    return bench.first_byte(space)
+
+
+if __name__ == "__main__":
+    main()
