@@ -13,6 +13,7 @@ from gradio_client import Client
 
 from tests.e2e.apps import gradio_files
 from tests.utils.platform import Platform
+from tests.utils.waiting import wait_until
 
 
 def test_predict_and_stream_through_the_proxy(platform: Platform, gradio_space: str) -> None:
@@ -119,14 +120,14 @@ def test_a_redeploy_serves_every_request(platform: Platform, space_name: str) ->
                 break
             time.sleep(0.2)
         versions.append(Client(platform.app_url(space), verbose=False).predict("x", api_name="/echo"))
-        time.sleep(3)  # past the drain of the old container
+        # Visitors keep coming while the old container drains and goes.
+        wait_until(lambda: platform.instances_of(space) == 1, timeout=60, what="the old app to retire")
     finally:
         stop.set()
         poller.join()
     assert failures == []
     assert "RUNNING_BUILDING" in stages
     assert versions == ["v2:x"]
-    assert platform.instances_of(space) == 1  # the old one is retired
 
 
 def _free_port() -> int:

@@ -188,7 +188,7 @@ def test_paused_spaces_do_not_wake(hosts: Platform, space_name: str) -> None:
     api.pause_space(space)
     response = httpx.get(hosts.app_url(space) + "/config", trust_env=False, timeout=30)
     assert response.status_code == 503 and response.json()["stage"] == "PAUSED"
-    time.sleep(3)
+    hosts.wait_for_reports_applied()  # a wake the visit asked for would have been applied by now
     assert hosts.runtime(space)["stage"] == "PAUSED"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import redis
 from rq import Queue
+from rq.job import Job, JobStatus
 
 from tests.integration.conftest import QUEUED_FLAVOR
 from tests.utils.gitrepo import LocalRepo, git, with_token
@@ -30,18 +31,22 @@ def test_a_newer_push_supersedes_the_queued_build(
     platform: Platform, space_name: str, redis_url: str
 ) -> None:
     space = platform.create_space(space_name, hardware=QUEUED_FLAVOR)
+    connection = redis.Redis.from_url(redis_url)
+    queue = Queue(f"{platform.namespace}.{QUEUED_FLAVOR}", connection=connection)
+    earlier = set(queue.get_job_ids())
     platform.push(space, APP, message="first")
+    (first,) = set(queue.get_job_ids()) - earlier
     platform.push(space, {"app.py": "import gradio  # v2\n"}, message="second")
-    queue = Queue(f"{platform.namespace}.{QUEUED_FLAVOR}", connection=redis.Redis.from_url(redis_url))
-    jobs = [queue.fetch_job(job_id) for job_id in queue.get_job_ids()]
-    mine = [job for job in jobs if job is not None]
+
+    # Only the newest build of this space is still waiting; the first one's job is cancelled.
+    (second,) = set(queue.get_job_ids()) - earlier
+    assert second != first
+    assert Job.fetch(first, connection=connection).get_status() == JobStatus.CANCELED
     assert platform.runtime(space)["stage"] == "BUILDING"
-    build_log = platform.logs(space, "build", read_timeout=1)
-    assert "superseded" not in build_log  # the current build's log, not the cancelled one
-    # Only the newest build of this space is still waiting.
-    with platform.client() as client:
-        sha = client.get(f"/api/spaces/{space}").json()["sha"]
-    assert sha and len({job.id for job in mine}) == len(mine)
+    # The space's build log is the waiting build's, not the cancelled one's, which says why it ended.
+    cancelled = (platform.data_dir / "logs" / "builds" / f"{first.removeprefix('build-')}.jsonl").read_text()
+    assert "a newer commit superseded it" in cancelled
+    assert "superseded" not in platform.logs(space, "build", read_timeout=1)
 
 
 def test_clone_of_a_public_space_needs_no_token(platform: Platform, space_name: str, tmp_path) -> None:

@@ -207,7 +207,7 @@ def test_invalid_readme_metadata_is_refused_by_the_client(api: HfApi, space_name
         )
 
 
-def test_space_settings(api: HfApi, space_name: str) -> None:
+def test_space_settings(platform: Platform, api: HfApi, space_name: str) -> None:
     space = f"admin/{space_name}"
     api.create_repo(space, repo_type="space", space_sdk="gradio", space_hardware=QUEUED_FLAVOR)
     api.upload_file(
@@ -228,8 +228,15 @@ def test_space_settings(api: HfApi, space_name: str) -> None:
     api.delete_space_variable(space, "GREETING")
     assert "GREETING" not in api.get_space_variables(space)
 
-    api.add_space_secret(space, "API_KEY", "s3cr3t-value-12345")
+    def secrets() -> dict[str, dict[str, str]]:
+        with platform.client() as client:
+            return dict(client.get(f"/api/spaces/{space}/secrets").json())
+
+    api.add_space_secret(space, "API_KEY", "s3cr3t-value-12345", description="for the model")
+    assert secrets()["API_KEY"]["description"] == "for the model"
+    assert "s3cr3t-value-12345" not in str(secrets())
     api.delete_space_secret(space, "API_KEY")
+    assert "API_KEY" not in secrets()
     with pytest.raises(HfHubHTTPError) as error:
         api.add_space_secret(space, "SPACE_ID", "x")
     assert error.value.response.status_code == 400

@@ -38,11 +38,6 @@ def test_static_needs_index_and_cannot_build() -> None:
         check({"README.md": "---\nsdk: static\napp_build_command: npm run build\n---\n", "index.html": ""})
 
 
-def test_dependency_files_are_noticed() -> None:
-    spec = check({"app.py": "", "requirements.txt": "x", "packages.txt": "ffmpeg\n"})
-    assert spec.has_requirements and spec.has_packages and not spec.has_pre_requirements
-
-
 def test_packages_are_debian_names() -> None:
     assert check_packages("# tools\nffmpeg\nlibsm6 libxext6\ncurl=7.88.1-10\n") == [
         "ffmpeg",

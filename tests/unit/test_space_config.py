@@ -42,8 +42,7 @@ def test_no_readme_or_no_front_matter_is_an_empty_config() -> None:
 def test_invalid_yaml_names_the_line() -> None:
     with pytest.raises(ConfigError) as error:
         load_space_config("---\ntitle: ok\nsdk: [gradio\n---\n")
-    assert "line 4" in error.value.message or "line 3" in error.value.message
-    assert "invalid YAML" in error.value.message
+    assert error.value.message.startswith("README.md line 3: invalid YAML in the front matter")
 
 
 def test_unknown_sdk_names_the_key_and_line() -> None:

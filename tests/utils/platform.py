@@ -21,6 +21,7 @@ import docker
 import httpx
 
 from tests.utils.gitrepo import LocalRepo
+from tests.utils.waiting import wait_until
 
 TERMINAL_STAGES = {
     "RUNNING",
@@ -330,6 +331,20 @@ class Platform:
         except httpx.ReadTimeout:
             pass
         return "".join(lines)
+
+    def wait_for_reports_applied(self, timeout: float = 30) -> None:
+        """Wait until the controller has applied every report (agents', the edge's wake requests)
+        sent so far: for checks that something did not happen."""
+        import redis
+
+        client = redis.Redis.from_url(self.redis_url)
+        stream = f"{self.namespace}:events"
+
+        def applied() -> bool:
+            groups = client.xinfo_groups(stream) if client.exists(stream) else []
+            return all(g["lag"] == 0 and g["pending"] == 0 for g in groups)
+
+        wait_until(applied, timeout=timeout, what="the controller to apply every report")
 
     def instances_of(self, space_id: str) -> int:
         """How many apps of a space the hosts run (whatever their driver), from the admin API."""

@@ -12,6 +12,9 @@ from contextlib import closing
 from aiohttp import web
 
 
+SSE_NEXT = web.AppKey("sse_next", asyncio.Queue)
+
+
 def _free_port() -> int:
     with closing(socket.socket()) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -35,13 +38,22 @@ async def echo(request: web.Request) -> web.Response:
 
 
 async def sse(request: web.Request) -> web.StreamResponse:
+    """Three events in lockstep with the client: each one after the client asked for it (POST
+    /sse/next), so that a proxy that buffered the stream would leave the client waiting forever."""
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
+    asked = request.app[SSE_NEXT]
     for number in range(3):
+        if number:
+            await asyncio.wait_for(asked.get(), timeout=30)
         await response.write(f"data: {number}\n\n".encode())
-        await asyncio.sleep(0.5)
     await response.write_eof()
     return response
+
+
+async def sse_next(request: web.Request) -> web.Response:
+    request.app[SSE_NEXT].put_nowait(None)
+    return web.Response(text="ok")
 
 
 async def count(request: web.Request) -> web.Response:
@@ -85,6 +97,8 @@ class Upstream:
 
     def start(self) -> Upstream:
         app = web.Application(client_max_size=1024**3)
+        app[SSE_NEXT] = asyncio.Queue()
+        app.router.add_post("/sse/next", sse_next)
         app.router.add_route("*", "/sse", sse)
         app.router.add_route("POST", "/count", count)
         app.router.add_get("/ws", websocket)

@@ -46,6 +46,7 @@ def publish(ctx: ControllerContext, space: Space) -> None:
         live_host=space.host_id or "",
         freeze_after=flavor.freeze_seconds if flavor else None,
         sleep_after=effective_sleep_time(ctx, space),
+        headers=(space.repo.card or {}).get("custom_headers") or {},
     )
 
 

@@ -53,13 +53,15 @@ class BodyTooLarge(Exception):
 @dataclass(frozen=True)
 class Upstream:
     """Where to send a request: `base` (http://host:port), the path to ask for there, and the
-    headers to add (forwarding information, credentials of the proxy itself)."""
+    headers to add (forwarding information, credentials of the proxy itself); `response_headers`
+    are added to the answer, `override_headers` replace the upstream's own."""
 
     base: str
     path: str
     headers: dict[str, str]
     remove_headers: frozenset[str] = frozenset()
     response_headers: tuple[tuple[str, str], ...] = ()
+    override_headers: tuple[tuple[str, str], ...] = ()
 
 
 def request_headers(
@@ -94,6 +96,8 @@ def response_headers(
         headers.add(name, value)
     for name, value in upstream.response_headers:
         headers.add(name, value)
+    for name, value in upstream.override_headers:
+        headers[name] = value
     return headers
 
 

@@ -169,6 +169,7 @@ class EdgeProxy:
             headers,
             remove_headers=CREDENTIAL_HEADERS | {"cookie"},
             response_headers=extra,
+            override_headers=tuple(record.headers.items()),
         )
         try:
             if is_background(app.path):
@@ -250,6 +251,7 @@ class EdgeProxy:
             headers,
             remove_headers=CREDENTIAL_HEADERS | {"cookie"},
             response_headers=extra,
+            override_headers=tuple(record.headers.items()),
         )
         return await self.forward(request, upstream)
 

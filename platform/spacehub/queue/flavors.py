@@ -63,10 +63,10 @@ class Resources(BaseModel):
         return parse_size(self.memory)
 
 
-# Measured on the reference host (2026-12): an idle Gradio app holds about 117 MiB, an idle
-# Streamlit app about 90 MiB. An operator's flavors file replaces these with its own figures.
+# Measured on the reference host (2026-12, bench/density.py): 150 idle Gradio 6 apps held 112 MiB
+# each (p50), 126 MiB at most. An operator's flavors file replaces these with its own figures.
 DEFAULT_IDLE_FOOTPRINT = {
-    "gradio": Resources(cpu=0.01, memory="160Mi"),
+    "gradio": Resources(cpu=0.01, memory="128Mi"),
     "streamlit": Resources(cpu=0.01, memory="128Mi"),
     "docker": Resources(cpu=0.01, memory="128Mi"),
 }

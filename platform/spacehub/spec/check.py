@@ -39,9 +39,6 @@ class AppSpec:
     python_version: str | None
     startup_timeout: int | None
     config: SpaceConfig
-    has_requirements: bool
-    has_pre_requirements: bool
-    has_packages: bool
 
 
 def check_space(files: set[str], read_text: Callable[[str], str | None], default_sdk: str) -> AppSpec:
@@ -70,9 +67,6 @@ def check_space(files: set[str], read_text: Callable[[str], str | None], default
         python_version=config.python_version,
         startup_timeout=config.startup_timeout_seconds,
         config=config,
-        has_requirements="requirements.txt" in files,
-        has_pre_requirements="pre-requirements.txt" in files,
-        has_packages="packages.txt" in files,
     )
 
 

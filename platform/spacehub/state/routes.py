@@ -7,6 +7,7 @@ polling, and a proxy that starts cold needs only Redis, never the controller."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +77,7 @@ class SpaceRecord:
     tier: Tier | None = None
     freeze_after: int | None = None
     sleep_after: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -101,6 +103,7 @@ class SpaceRecord:
             tier=Tier(t) if (t := data.pop("tier", "")) in Tier.__members__.values() else None,
             freeze_after=_seconds(data.pop("freeze_after", "")),
             sleep_after=_seconds(data.pop("sleep_after", "")),
+            headers=json.loads(data.pop("headers", "") or "{}"),
             extra=data,
         )
 
@@ -149,11 +152,13 @@ class RouteTable:
         live_host: str = "",
         freeze_after: int | None = None,
         sleep_after: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         """Record what the controller knows of a space: `current_build` is the build in progress,
         `live_build` on `live_host` the one it last saw serving (so an agent can restore a lost
         route); `freeze_after` and `sleep_after` are the idle times (seconds, None: never) after
-        which its agent freezes it or puts it to sleep."""
+        which its agent freezes it or puts it to sleep; `headers` are the owner's `custom_headers`,
+        which the edge adds to every answer of the app."""
         mapping = {
             "id": id,
             "name": name,
@@ -167,6 +172,7 @@ class RouteTable:
             "live_host": live_host,
             "freeze_after": "" if freeze_after is None else freeze_after,
             "sleep_after": "" if sleep_after is None else sleep_after,
+            "headers": json.dumps(headers or {}),
         }
         pipe = self.redis.pipeline()
         pipe.hset(self.keys.space(subdomain), mapping=mapping)
