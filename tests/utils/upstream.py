@@ -11,7 +11,6 @@ from contextlib import closing
 
 from aiohttp import web
 
-
 SSE_NEXT = web.AppKey("sse_next", asyncio.Queue)
 
 
