@@ -19,6 +19,7 @@ setup-test:
 lint:
 	$(VENV)/ruff check platform tests bench
 	$(VENV)/ruff format --check platform tests bench
+	$(VENV)/lint-imports
 
 typecheck:
 	$(VENV)/mypy

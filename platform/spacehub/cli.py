@@ -41,7 +41,7 @@ def controller() -> None:
     """Run the controller (API, git, web UI) on its internal port."""
     import uvicorn
 
-    from spacehub.api.app import create_app
+    from spacehub.application import create_app
     from spacehub.db.migrate import upgrade
 
     settings = get_settings()

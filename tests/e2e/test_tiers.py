@@ -199,6 +199,23 @@ def test_a_kill_from_outside_is_repaired(tiers: Platform, idle_spaces: list[str]
     assert "was stopped from outside the platform; starting it again" in run_log(tiers, space)
 
 
+def test_a_container_removed_from_outside_is_replaced(tiers: Platform, idle_spaces: list[str]) -> None:
+    space = idle_spaces[2]
+    removed = tiers.container(space)
+    removed.remove(force=True)
+    wait_until(
+        lambda: (
+            [c.id for c in tiers.live_containers(space) if c.status == "running"] not in ([], [removed.id])
+            and tiers.runtime(space)["stage"] == "RUNNING"
+            and tiers.runtime(space)["tier"] == "serving"
+        ),
+        timeout=120,
+        what="a new container for the space",
+        last=lambda: tiers.runtime(space),
+    )
+    assert echo(tiers, space) == "idle2:x"
+
+
 def test_an_app_killed_for_memory_says_so(tiers: Platform, space_name: str) -> None:
     space = tiers.create_space(space_name, hardware="tiny")
     tiers.push(space, {"README.md": "---\nsdk: gradio\n---\n", "app.py": OOM_APP})

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from spacehub.api.app import create_app
-from spacehub.api.deps import SessionDep
+from spacehub.application import create_app
+from spacehub.http.deps import SessionDep
 from spacehub.config import Settings
 from spacehub.db.migrate import upgrade
 from spacehub.db.models import Account

@@ -17,14 +17,8 @@ from spacehub.web.render import (
     stage_kind,
     time_ago,
 )
-from spacehub.web.sessions import (
-    check_csrf,
-    check_password,
-    csrf_token,
-    hash_password,
-    read_session,
-    session_token,
-)
+from spacehub.controller.accounts import PASSWORDS, check_password, hash_password
+from spacehub.http.sessions import check_csrf, csrf_token, read_session, session_token
 
 
 def test_passwords_are_salted_and_checked() -> None:
@@ -33,6 +27,18 @@ def test_passwords_are_salted_and_checked() -> None:
     assert check_password("hunter22", first) and check_password("hunter22", second)
     assert not check_password("hunter23", first)
     assert not check_password("hunter22", None) and not check_password("hunter22", "md5$whatever")
+
+
+def test_password_hashes_record_their_parameters() -> None:
+    """argon2id with its cost in the hash itself: raising the cost later is possible (and the
+    weaker hashes are found to need a rehash); the previous release's scrypt hashes still verify."""
+    stored = hash_password("hunter22")
+    assert stored.startswith("$argon2id$") and f"m={PASSWORDS.memory_cost}" in stored
+    assert not PASSWORDS.check_needs_rehash(stored)
+    stronger = type(PASSWORDS)(time_cost=PASSWORDS.time_cost + 1)
+    assert stronger.check_needs_rehash(stored)
+    legacy = "scrypt$MDEyMzQ1Njc4OWFiY2RlZg==$Q6ZTPkEbyMFBLlJf1nHpwrdeZKtzm9j0AlgX5Vp9tKU="  # "hunter22"
+    assert check_password("hunter22", legacy) and not check_password("hunter23", legacy)
 
 
 def test_sessions_are_signed_and_carry_the_epoch() -> None:

@@ -26,7 +26,7 @@ import redis
 from spacehub.agent.drivers.base import Instance, RuntimeDriver
 from spacehub.config import Settings
 from spacehub.queue.flavors import Flavor, Resources, format_size, parse_size
-from spacehub.state.hosts import Allocation
+from spacehub.state.hosts import Allocation, shortage
 from spacehub.state.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -124,22 +124,6 @@ def free_gpus(capacity: Capacity, allocations: list[Allocation]) -> list[str]:
     return [gpu for gpu in capacity.gpus if gpu not in taken]
 
 
-def short_of(
-    capacity: Capacity, allocations: list[Allocation], request: Resources, gpus: int, available: int
-) -> str | None:
-    """What is missing for one more app requesting `request` (and `gpus` whole GPUs) beside
-    `allocations`, given `available` real free memory; None when it fits."""
-    if len(free_gpus(capacity, allocations)) < gpus:
-        return "gpus"
-    if sum(a.cpu for a in allocations) + request.cpu > capacity.cpus + 1e-9:
-        return "cpu"
-    if sum(a.counted_memory for a in allocations) + request.memory_bytes > capacity.memory:
-        return "memory"
-    if available - request.memory_bytes < capacity.memory_reserve:
-        return "memory"
-    return None
-
-
 class Admission:
     """This host's allocations, and reservations of its capacity for jobs (and wakes) between their
     start and their app's start."""
@@ -204,7 +188,19 @@ class Admission:
         return taken
 
     def short_of(self, flavor: Flavor, request: Resources, allocations: list[Allocation]) -> str | None:
-        return short_of(self.capacity, allocations, request, flavor.gpus, available_memory())
+        """What this host lacks for one more app of `flavor` (`state.hosts.shortage`)."""
+        capacity = self.capacity
+        return shortage(
+            capacity.cpus,
+            capacity.memory,
+            capacity.gpus,
+            allocations,
+            cpu=request.cpu,
+            memory=request.memory_bytes,
+            gpus=flavor.gpus,
+            available=available_memory(),
+            reserve=capacity.memory_reserve,
+        )
 
     def reservations(self) -> dict[str, Allocation]:
         raw = self.redis.hgetall(self.keys.reservations(self.host_id))

@@ -12,11 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 
 from spacehub.agent.context import AgentContext
-from spacehub.agent.drivers.base import InstanceState
+from spacehub.agent.drivers.base import Instance, InstanceState
 from spacehub.agent.tiers import Resident, Tiers
 from spacehub.stages import Tier
 from spacehub.state.commands import Action, Command
 from spacehub.state.events import Event, EventType
+from spacehub.state.routes import SpaceRecord
 
 log = logging.getLogger(__name__)
 
@@ -68,39 +69,35 @@ class Commands:
                 self._busy.discard(key)
 
     def handle(self, command: Command) -> None:
-        resident = self._find(command)
-        if resident is None:
-            return
-        instance, record = resident.instance, resident.record
-        if command.action == Action.THAW and record.tier == Tier.FROZEN:
-            self.tiers.thaw(instance, record)
-        elif command.action == Action.WAKE and record.tier == Tier.SLEEPING:
-            current = self.agent.driver.poll(instance.id)
-            if current is None or not self.tiers.wake(current, record):
-                self.hand_over(resident)
-
-    def _find(self, command: Command) -> Resident | None:
-        """The app and its current route, if this host owns the route."""
-        resident = self._residents.get((command.subdomain, command.build))
-        if resident is None:
-            matching = [i for i in self.agent.driver.list() if i.subdomain == command.subdomain]
-            found = [r for r in self.tiers.residents(matching) if r.instance.build_id == command.build]
-            resident = found[0] if found else None
-        if resident is None:
-            return None
         record = self.agent.routes.get(command.subdomain)
         if record is None or not record.is_owned_by(command.build, self.agent.host_id):
-            return None
-        return Resident(resident.instance, record, resident.last_visit)
+            return  # another host's app, or one that moved on meanwhile
+        instance = self._find(command)
+        if command.action == Action.THAW and record.tier == Tier.FROZEN and instance is not None:
+            self.tiers.thaw(instance, record)
+        elif command.action == Action.WAKE and record.tier == Tier.SLEEPING:
+            current = self.agent.driver.poll(instance.id) if instance is not None else None
+            if current is None or not self.tiers.wake(current, record):
+                self.hand_over(record, command.build, current)
 
-    def hand_over(self, resident: Resident) -> None:
+    def _find(self, command: Command) -> Instance | None:
+        """The instance of a command's app: from the latest poll, or from the engine."""
+        resident = self._residents.get((command.subdomain, command.build))
+        if resident is not None:
+            return resident.instance
+        found = [
+            i
+            for i in self.agent.driver.list()
+            if i.subdomain == command.subdomain and i.build_id == command.build
+        ]
+        return found[0] if found else None
+
+    def hand_over(self, record: SpaceRecord, build_id: int, instance: Instance | None) -> None:
         """This host cannot wake the app (its container is gone, or there is no room): give the
         route up and let the controller start the space wherever there is room."""
-        instance, record = resident.instance, resident.record
         log.info("cannot wake %s here; handing it over to the controller", record.name)
-        if self.agent.routes.delete_route(record.subdomain, instance.build_id):
-            if instance.state != InstanceState.EXITED:
-                self.agent.driver.halt(instance.id, timeout=3)
-            self.agent.events.publish(
-                Event(type=EventType.WAKE_REQUESTED, space_id=instance.space_id, build_id=0)
-            )
+        if not self.agent.routes.delete_route(record.subdomain, build_id):
+            return
+        if instance is not None and instance.state != InstanceState.EXITED:
+            self.agent.driver.halt(instance.id, timeout=3)
+        self.agent.events.publish(Event(type=EventType.WAKE_REQUESTED, space_id=record.id, build_id=0))

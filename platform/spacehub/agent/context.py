@@ -7,15 +7,14 @@ import logging
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 import httpx
 import redis
 
+from spacehub.agent.capacity import Admission, host_capacity
 from spacehub.agent.drivers.base import Instance, RuntimeDriver
-
-if TYPE_CHECKING:
-    from spacehub.agent.capacity import Admission
+from spacehub.agent.drivers.docker import DockerDriver
+from spacehub.agent.drivers.process import ProcessDriver
 from spacehub.config import Settings, get_settings
 from spacehub.queue.flavors import Flavor, load_flavors
 from spacehub.queue.spec import DeploySpec
@@ -121,18 +120,14 @@ class AgentContext:
 
     @cached_property
     def driver(self) -> RuntimeDriver:
+        """The runtime this host runs apps with (settings: `agent_driver`)."""
         if self.settings.agent_driver == "process":
-            from spacehub.agent.drivers.process import ProcessDriver
-
             return ProcessDriver(self)
-        from spacehub.agent.drivers.docker import DockerDriver
-
         return DockerDriver(self)
 
     @cached_property
     def admission(self) -> Admission:
-        from spacehub.agent.capacity import Admission, host_capacity
-
+        """This host's capacity and what takes it."""
         return Admission(
             self.redis, self.keys, self.host_id, host_capacity(self.settings), self.driver, self.flavors
         )

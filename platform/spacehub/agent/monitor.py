@@ -24,8 +24,9 @@ from spacehub.agent.commands import Commands
 from spacehub.agent.context import AgentContext
 from spacehub.agent.drivers.base import Instance, InstanceState
 from spacehub.agent.recovery import Recovery
-from spacehub.agent.tiers import Tiers
+from spacehub.agent.tiers import Resident, Tiers
 from spacehub.stages import IN_PROGRESS_STAGES, Tier
+from spacehub.state.events import EventType
 from spacehub.state.hosts import HostDirectory, HostRecord
 from spacehub.state.logs import RUN_LOG_MAXLEN, LogWriter, now_iso
 from spacehub.state.routes import SpaceRecord
@@ -47,6 +48,7 @@ class Monitor:
     _disk: dict[str, int] = field(default_factory=dict)
     _tiers_seen: dict[str, str] = field(default_factory=dict)
     _cpu_samples: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _residents: dict[tuple[str, int], Resident] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.tiers = Tiers(self.agent)
@@ -113,6 +115,7 @@ class Monitor:
             disk=self._disk,
             pid=os.getpid(),
             memory_available=available_memory(),
+            memory_reserve=capacity.memory_reserve,
             tiers=dict(Counter(self._tiers_seen.values())),
         )
         HostDirectory(agent.redis, agent.keys).heartbeat(record, agent.settings.heartbeat_interval * 3 + 1)
@@ -179,11 +182,24 @@ class Monitor:
                 self._collect(instance, record)
         for resident in residents:
             self.recovery.check(resident)
+        self._forget_vanished(residents)
         self.commands.remember(residents)
         self._tiers_seen = {r.instance.id: (r.record.tier or Tier.SERVING).value for r in residents}
         self.tiers.idle_pass(residents)
         self.tiers.relieve_pressure(residents)
         self.recovery.engine_lost_at = None
+
+    def _forget_vanished(self, residents: list[Resident]) -> None:
+        """Apps whose container disappeared (removed from outside) while their route still names
+        this host: the route goes, and a serving one starts again wherever the controller says."""
+        current = {(r.record.subdomain, r.instance.build_id): r for r in residents}
+        for key, resident in self._residents.items():
+            if key in current or not self.agent.routes.delete_route(key[0], key[1]):
+                continue
+            log.warning("the container of %s disappeared", resident.record.name)
+            if resident.record.tier != Tier.SLEEPING:
+                self.agent.report_instance(EventType.APP_LOST, resident.instance)
+        self._residents = current
 
     def _ship_if_needed(self, instance: Instance) -> None:
         shipper = self._shippers.get(instance.id)

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from spacehub.build.errors import BuildFailed
-from spacehub.state.logs import LogWriter
+from spacehub.build.logsink import LogSink
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def build_image(
     cli: str,
     context: Path,
     tag: str,
-    log_writer: LogWriter,
+    log_writer: LogSink,
     *,
     dockerfile: Path | None = None,
     build_args: dict[str, str] | None = None,

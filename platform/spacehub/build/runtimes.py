@@ -23,8 +23,8 @@ import docker.errors
 
 from spacehub.build.dockercli import build_image
 from spacehub.build.errors import BuildFailed
+from spacehub.build.logsink import LogSink
 from spacehub.config import Settings
-from spacehub.state.logs import LogWriter
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class Runtimes:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def ensure_sdk(
-        self, sdk: str, sdk_version: str, python_version: str, log_writer: LogWriter, torch: str | None = None
+        self, sdk: str, sdk_version: str, python_version: str, log_writer: LogSink, torch: str | None = None
     ) -> str:
         """The image of `sdk==sdk_version` on Python `python_version` (over the `torch` runtime,
         `cpu` or `cuda`, when given), built if this host lacks it."""
@@ -137,7 +137,7 @@ class Runtimes:
                 )
         return tag
 
-    def ensure_torch(self, variant: str, minor: str, log_writer: LogWriter) -> str:
+    def ensure_torch(self, variant: str, minor: str, log_writer: LogSink) -> str:
         """PyTorch (`cpu` or `cuda` build) on the Python `minor` runtime."""
         version = self.settings.torch_version
         base = self.ensure_runtime(minor, log_writer)
@@ -169,7 +169,7 @@ class Runtimes:
             )
         return tag
 
-    def ensure_runtime(self, minor: str, log_writer: LogWriter) -> str:
+    def ensure_runtime(self, minor: str, log_writer: LogSink) -> str:
         base = self.ensure_python(minor, log_writer)
         bundle = self.settings.build_ca_bundle
         ca = bundle.read_bytes() if bundle is not None and bundle.exists() else b""
@@ -198,7 +198,7 @@ class Runtimes:
     def _definition(self, name: str) -> str:
         return (self.settings.runtimes_dir / name / "Dockerfile").read_text()
 
-    def ensure_python(self, minor: str, log_writer: LogWriter) -> str:
+    def ensure_python(self, minor: str, log_writer: LogSink) -> str:
         """`spacehub/python:<minor>`: the official image from a registry, or the bootstrap."""
         tag = python_tag(minor)
         if self.has_image(tag):
@@ -215,7 +215,7 @@ class Runtimes:
             self._bootstrap_python(minor, log_writer)
         return tag
 
-    def ensure_dockerfile_bases(self, dockerfile: str, log_writer: LogWriter) -> None:
+    def ensure_dockerfile_bases(self, dockerfile: str, log_writer: LogSink) -> None:
         """Make `FROM python:X-slim` (and its usual spellings) resolvable without a registry."""
         for image in re.findall(r"^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)", dockerfile, re.M | re.I):
             match = _PYTHON_IMAGE.match(image)
@@ -225,7 +225,7 @@ class Runtimes:
                 continue
             self.ensure_python(match["minor"], log_writer)
 
-    def _pull(self, image: str, log_writer: LogWriter) -> bool:
+    def _pull(self, image: str, log_writer: LogSink) -> bool:
         """Try the registry once in a while; a host without one should not wait on every build."""
         registry = image.split("/")[0] if "/" in image and "." in image.split("/")[0] else "docker.io"
         checked_at, reachable = _registry_checked.get(registry, (0.0, True))
@@ -240,7 +240,7 @@ class Runtimes:
         _registry_checked[registry] = (time.monotonic(), ok)
         return ok
 
-    def _bootstrap_python(self, minor: str, log_writer: LogWriter) -> None:
+    def _bootstrap_python(self, minor: str, log_writer: LogSink) -> None:
         suite = BOOTSTRAP_SUITES.get(minor)
         if suite is None:
             available = ", ".join(BOOTSTRAP_SUITES)

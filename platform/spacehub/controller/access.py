@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from spacehub.config import Settings
 from spacehub.controller.accounts import Principal, is_member
 from spacehub.db.models import Account, AccountKind, Repo
+from spacehub.signing import derive_key, sign
+
+APP_LINK_SECONDS = 3600
 
 
 def may_act_as(session: Session, principal: Principal, owner: Account, *, write: bool) -> bool:
@@ -22,8 +26,18 @@ def may_act_as(session: Session, principal: Principal, owner: Account, *, write:
 
 
 def can_read(session: Session, principal: Principal, repo: Repo) -> bool:
+    """Whether `principal` may see `repo` (public, or theirs or their organization's)."""
     return not repo.private or may_act_as(session, principal, repo.owner, write=False)
 
 
 def can_write(session: Session, principal: Principal, repo: Repo) -> bool:
+    """Whether `principal` holds a write token for `repo`'s owner."""
     return principal.can_write and may_act_as(session, principal, repo.owner, write=True)
+
+
+def app_link(settings: Settings, principal: Principal, repo: Repo, expires_in: int) -> tuple[str, int]:
+    """A short-lived signed credential that opens `repo`'s app (the `__sign` query parameter), so
+    that a browser opens a private app without the user's token ever reaching the app; returns the
+    token and its expiry time. The edge checks it (proxy/auth.py)."""
+    claims = {"sub": f"/spaces/{repo.full_name}", "space": repo.id, "user": principal.name}
+    return sign(claims, derive_key(settings.resolved_internal_token), expires_in)

@@ -1,13 +1,18 @@
-"""Users, organizations and access tokens (stored as SHA-256 digests, shown once)."""
+"""Users, organizations, passwords (argon2id, parameters stored in each hash) and access tokens
+(stored as SHA-256 digests, shown once)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -16,6 +21,11 @@ from spacehub.errors import BadRequest, Conflict, NotFound
 from spacehub.repos.commits import Author
 
 TOKEN_PREFIX = "shub_"
+MIN_PASSWORD = 8
+# argon2-cffi's defaults (RFC 9106's second recommendation). Each hash records its parameters, so
+# raising them later rehashes passwords as their owners log in.
+PASSWORDS = PasswordHasher()
+_LEGACY_SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # hashes of releases before argon2
 ADMIN_NAME = "admin"
 ADMIN_TOKEN_NAME = "SPACEHUB_ADMIN_TOKEN"
 NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
@@ -165,3 +175,46 @@ def is_member(session: Session, org: Account, user: Account, *, write: bool = Fa
     if membership is None:
         return False
     return membership.role in ("admin", "write") if write else True
+
+
+# Passwords ---------------------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    """A hash of `password` that records how it was made (argon2id and its parameters)."""
+    return PASSWORDS.hash(password)
+
+
+def check_password(password: str, stored: str | None) -> bool:
+    """Whether `password` matches `stored` (an argon2 hash, or an older release's scrypt one)."""
+    if not stored:
+        return False
+    if stored.startswith("scrypt$"):
+        _, salt, expected = stored.split("$")
+        digest = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), dklen=32, **_LEGACY_SCRYPT)
+        return hmac.compare_digest(digest, base64.b64decode(expected))
+    try:
+        return PASSWORDS.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def proves_identity(session: Session, account: Account, secret: str) -> bool:
+    """`secret` is the account's password, or one of its write tokens (accounts an operator made,
+    the admin among them, have a token and no password). A password hashed with weaker parameters
+    than today's is rehashed on the way."""
+    if check_password(secret, account.password_hash):
+        assert account.password_hash is not None
+        if account.password_hash.startswith("scrypt$") or PASSWORDS.check_needs_rehash(account.password_hash):
+            account.password_hash = hash_password(secret)
+        return True
+    principal = authenticate(session, secret) if secret else None
+    return principal is not None and principal.account is account and principal.role == TokenRole.WRITE
+
+
+def set_password(account: Account, new: str) -> None:
+    """Change an account's password; its other sessions end."""
+    if len(new) < MIN_PASSWORD:
+        raise BadRequest(f"The new password needs at least {MIN_PASSWORD} characters.")
+    account.password_hash = hash_password(new)
+    account.session_epoch += 1

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -18,9 +19,16 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from spacehub.controller.buildlogs import close_build_log, persist_build_log
 from spacehub.controller.context import ControllerContext
-from spacehub.controller.spaces import fail_build, publish, set_stage, start_again
+from spacehub.controller.logs import close_build_log, persist_build_log
+from spacehub.controller.spaces import (
+    fail_build,
+    job_timeout,
+    once_committed,
+    set_stage,
+    space_facts,
+    start_again,
+)
 from spacehub.db.models import Build, BuildStatus, Space, utcnow
 from spacehub.queue.scheduling import JobState, job_id_for_build, job_state, job_worker, requeue_deploy
 from spacehub.stages import Stage
@@ -110,7 +118,8 @@ class Reconciler:
                 log.warning(
                     "space %s: host %s stopped answering; starting it elsewhere", space.repo.full_name, host
                 )
-                self.ctx.routes.delete_route(space.subdomain, space.live_build_id)
+                forget = functools.partial(self.ctx.routes.delete_route, space.subdomain, space.live_build_id)
+                once_committed(space, forget)
                 space.live_build_id = None
                 space.host_id = space.container_id = space.upstream = None
                 current = space.current_build
@@ -167,8 +176,7 @@ class Reconciler:
             self.fail(space, build, f"gave up after {MAX_JOB_RETRIES} attempts: {why}")
             return
         log.warning("build %s: %s; queueing it again (attempt %d)", build.id, why, attempts)
-        timeout = self.ctx.settings.build_timeout + self.ctx.settings.default_startup_timeout + 300
-        requeue_deploy(self.ctx.queue(space.hardware), build.id, timeout, sdk=space.sdk)
+        requeue_deploy(self.ctx.queue(space.hardware), build.id, job_timeout(self.ctx), sdk=space.sdk)
         set_stage(self.ctx, space, space.stage, f"Retrying: {why}")
 
     def fail(self, space: Space, build: Build, message: str) -> None:
@@ -180,27 +188,31 @@ class Reconciler:
         fail_build(self.ctx, space, build, stage, message)
 
     def explain_wait(self, space: Space, build: Build, hosts: dict[str, HostRecord]) -> None:
-        """Say why a queued job is not taken: no host serves its flavor, or all of them are full."""
+        """Say why a queued job is not taken: no host serves its flavor, all of them are full, or
+        they are busy with the builds queued before it."""
         if (utcnow() - build.created_at).total_seconds() < WAITING_NOTICE_SECONDS:
             return
         flavor = self.ctx.flavors.get(build.flavor)
         serving = [h for h in hosts.values() if build.flavor in h.flavors]
         if flavor is None:
-            reason = f"hardware {build.flavor} is not configured"
+            message = f"Waiting for hardware: hardware {build.flavor} is not configured"
         elif not serving:
-            reason = f"no host serving {build.flavor} is connected"
+            message = f"Waiting for hardware: no host serving {build.flavor} is connected"
         else:
-            details = "; ".join(f"{h.host}: {describe_fullness(h, flavor.gpus)}" for h in serving)
-            reason = f"every host serving {build.flavor} is full ({details}); it starts when capacity frees"
-        message = f"Waiting for hardware: {reason}"
+            request = flavor.request_for(space.sdk)
+            shortages = {h.host: h.shortage(request.cpu, request.memory_bytes, flavor.gpus) for h in serving}
+            if any(short is None for short in shortages.values()):
+                message = f"Queued on {build.flavor}: its hosts are busy with the builds queued before it"
+            else:
+                details = "; ".join(
+                    f"{h.host}: {h.describe_shortage(shortages[h.host] or '')}" for h in serving
+                )
+                message = (
+                    f"Waiting for hardware: every host serving {build.flavor} is full ({details}); "
+                    "it starts when capacity frees"
+                )
         if space.message != message and space.current_build_id == build.id:
             set_stage(self.ctx, space, space.stage, message)
-
-
-def describe_fullness(host: HostRecord, gpus_needed: int) -> str:
-    if gpus_needed:
-        return f"{len(host.used_gpus)} of {len(host.gpus)} GPUs in use"
-    return f"{host.used_cpu:g} of {host.cpus:g} vCPUs allocated"
 
 
 def publish_instance(ctx: ControllerContext, instance_id: str) -> None:
@@ -218,9 +230,13 @@ def publish_instance(ctx: ControllerContext, instance_id: str) -> None:
 
 
 def republish_spaces(ctx: ControllerContext) -> None:
-    """Restore space records the route table lost (a Redis restart)."""
-    known = {m.decode() for m in ctx.redis.smembers(ctx.keys.spaces)}
+    """Make the route table say of every space what the database says: restore records Redis lost
+    (a restart, a flush), correct those that differ, drop those of spaces that are gone."""
+    recorded = ctx.routes.subdomains()  # before the database: a space created meanwhile stays
     with ctx.session() as session:
-        for space in session.scalars(select(Space)):
-            if space.subdomain not in known:
-                publish(ctx, space)
+        facts = [space_facts(ctx, space) for space in session.scalars(select(Space))]
+    for fact in ctx.routes.differing(facts):
+        log.info("the route table's record of %s differs from the database: published again", fact.name)
+        ctx.routes.publish_space(fact)
+    for stale in recorded - {fact.subdomain for fact in facts}:
+        ctx.routes.remove_space(stale)

@@ -5,35 +5,37 @@ from __future__ import annotations
 
 import functools
 import logging
-from pathlib import Path
+from collections.abc import Callable
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from spacehub.controller import environment
-from spacehub.controller.accounts import Principal
-from spacehub.controller.buildlogs import build_log_path, close_build_log, persist_build_log
 from spacehub.controller.context import ControllerContext
-from spacehub.controller.repos import allocate_subdomain, copy_repo, create_repo, open_git
-from spacehub.db.models import Build, BuildStatus, Repo, RepoType, Space, SpaceSecret, SpaceVariable, utcnow
-from spacehub.db.session import after_commit
+from spacehub.controller.logs import close_build_log, persist_build_log
+from spacehub.controller.repos import (
+    open_git,
+)
+from spacehub.db.models import Build, BuildStatus, Repo, Space, utcnow
+from spacehub.db.session import after_commit, before_commit
 from spacehub.errors import BadRequest, Conflict
 from spacehub.queue.scheduling import cancel_job, enqueue_deploy, job_id_for_build, requeue_deploy
-from spacehub.repos.commits import commit_files
 from spacehub.spec.check import AppSpec, NoAppFile, check_space
+from spacehub.spec.config import SDKS as SDKS  # the SDKs a space may use, for the pages' forms
 from spacehub.spec.config import ConfigError
 from spacehub.spec.frontmatter import FrontMatterError, json_safe, parse_front_matter
 from spacehub.stages import Stage, Tier
-from spacehub.state.events import Event, EventType
+from spacehub.state.routes import SpaceFacts
 
 log = logging.getLogger(__name__)
 
+PENDING_PUBLISH = "spaces to publish"
 
-def publish(ctx: ControllerContext, space: Space) -> None:
-    """Mirror what the proxy and the agents need to know of `space` into the route table."""
+
+def space_facts(ctx: ControllerContext, space: Space) -> SpaceFacts:
+    """What the edge and the agents need to know of `space`."""
     flavor = ctx.flavors.get(space.hardware)
-    ctx.routes.publish_space(
-        space.subdomain,
+    return SpaceFacts(
+        subdomain=space.subdomain,
         id=space.repo_id,
         name=space.repo.full_name,
         stage=Stage(space.stage),
@@ -48,6 +50,43 @@ def publish(ctx: ControllerContext, space: Space) -> None:
         sleep_after=effective_sleep_time(ctx, space),
         headers=(space.repo.card or {}).get("custom_headers") or {},
     )
+
+
+def publish(ctx: ControllerContext, space: Space) -> None:
+    """Mirror `space` into the route table once its transaction commits: what the edge and the
+    agents see never runs ahead of the database (a rollback leaves them as they were)."""
+    session = object_session(space)
+    if session is None:
+        ctx.routes.publish_space(space_facts(ctx, space))
+        return
+    pending: dict[int, Space] = session.info.setdefault(PENDING_PUBLISH, {})
+    if not pending:
+        before_commit(session, lambda: _publish_at_commit(ctx, session))
+    pending[id(space)] = space
+
+
+def _publish_at_commit(ctx: ControllerContext, session: Session) -> None:
+    """Read the facts while the transaction can still be read, write them once it is committed."""
+    pending: dict[int, Space] = session.info.pop(PENDING_PUBLISH, {})
+    session.flush()  # new spaces get their ids, deleted ones leave the session
+    facts = [space_facts(ctx, space) for space in pending.values() if space in session]
+
+    # First among the side effects: an agent that takes a job at once must find its build current.
+    def write() -> None:
+        for fact in facts:
+            ctx.routes.publish_space(fact)
+
+    after_commit(session, write, first=True)
+
+
+def once_committed(space: Space, action: Callable[[], object]) -> None:
+    """Run a side effect of a change to `space` (on Redis, on the queue) once that change is
+    committed; at once for a space outside any session."""
+    session = object_session(space)
+    if session is None:
+        action()
+    else:
+        after_commit(session, action)
 
 
 def effective_sleep_time(ctx: ControllerContext, space: Space) -> int | None:
@@ -148,10 +187,17 @@ def deploy_commit(
     session.flush()
     space.current_build_id = build.id
     set_stage(ctx, space, progress_stage(space, BuildStatus.QUEUED), f"Queued on {space.hardware}")
-    timeout = ctx.settings.build_timeout + (app.startup_timeout or ctx.settings.default_startup_timeout) + 300
+    timeout = job_timeout(ctx, app.startup_timeout)
     queue, build_id = ctx.queue(space.hardware), build.id
     after_commit(session, lambda: enqueue_deploy(queue, build_id, timeout, sdk=app.sdk))
     return build
+
+
+def job_timeout(ctx: ControllerContext, startup_timeout: int | None = None) -> int:
+    """How long a deploy job may run: the build, the app's start (its startup_duration_timeout, or
+    the default), and a margin."""
+    settings = ctx.settings
+    return settings.build_timeout + (startup_timeout or settings.default_startup_timeout) + 300
 
 
 def refresh_card(ctx: ControllerContext, repo: Repo, sha: str | None) -> None:
@@ -182,7 +228,8 @@ def serve_static(ctx: ControllerContext, space: Space, sha: str) -> None:
     space.running_sha = sha
     space.started_at = utcnow()
     if space.live_build_id is not None:  # it was an app until this push
-        ctx.routes.delete_route(space.subdomain)
+        subdomain = space.subdomain
+        once_committed(space, lambda: ctx.routes.delete_route(subdomain))
         clear_live(space)
     set_stage(ctx, space, Stage.RUNNING)
 
@@ -222,6 +269,8 @@ def restart(ctx: ControllerContext, session: Session, space: Space, *, factory: 
 
 def pause(ctx: ControllerContext, session: Session, space: Space) -> None:
     """Stop the app until its owner restarts it; visits do not wake a paused space."""
+    if space.sdk == "static":
+        raise BadRequest("static spaces cannot be paused: they run no app")
     supersede_active_builds(ctx, session, space)
     space.paused = True
     space.current_build_id = None
@@ -243,7 +292,7 @@ def start_again(
     space.current_build_id = build.id
     build.status, build.error_message, build.finished_at = BuildStatus.STARTING, None, None
     set_stage(ctx, space, progress_stage(space, BuildStatus.STARTING), message)
-    timeout = ctx.settings.build_timeout + ctx.settings.default_startup_timeout + 300
+    timeout = job_timeout(ctx)
     queue, build_id, sdk = ctx.queue(space.hardware), build.id, space.sdk
     after_commit(session, lambda: requeue_deploy(queue, build_id, timeout, sdk=sdk, avoid_host=avoid_host))
 
@@ -258,15 +307,6 @@ def move(ctx: ControllerContext, session: Session, space: Space) -> None:
     if space.current_build_id != build.id and space.current_build and space.current_build.status.is_active:
         raise Conflict(f"{space.repo.full_name} is deploying a new version: move it once that is done")
     start_again(ctx, session, space, build, f"Moving off {space.host_id}", avoid_host=space.host_id)
-
-
-def fell_asleep(ctx: ControllerContext, space: Space, build: Build, message: str) -> None:
-    """Its agent put the app to sleep (idle, or to make room): the container is stopped and kept,
-    and the next visit wakes it there."""
-    if space.live_build_id != build.id:
-        return
-    clear_live(space)
-    set_stage(ctx, space, Stage.SLEEPING, message)
 
 
 def wake(ctx: ControllerContext, session: Session, space: Space) -> None:
@@ -286,7 +326,8 @@ def wake(ctx: ControllerContext, session: Session, space: Space) -> None:
 
 def stop_serving(ctx: ControllerContext, space: Space) -> None:
     """Take the app out of the route table; its agent removes the container when it sees that."""
-    ctx.routes.delete_route(space.subdomain)
+    subdomain = space.subdomain
+    once_committed(space, lambda: ctx.routes.delete_route(subdomain))
     clear_live(space)
     if space.sdk == "static":
         space.running_sha = None
@@ -315,197 +356,3 @@ def fail_build(ctx: ControllerContext, space: Space, build: Build, stage: Stage,
     build.finished_at = utcnow()
     if space.current_build_id == build.id:
         set_stage(ctx, space, stage, message)
-
-
-def apply_event(ctx: ControllerContext, session: Session, event: Event) -> None:
-    """Apply one agent report. Reports of builds that were superseded meanwhile change nothing
-    but their own build record (and a late `app.running` of an older build is still recorded as
-    what serves, since its container does)."""
-    space = session.get(Space, event.space_id)
-    if event.type == EventType.WAKE_REQUESTED:
-        if space is not None:
-            wake(ctx, session, space)
-        return
-    build = session.get(Build, event.build_id)
-    if space is None or build is None or build.space_id != space.repo_id:
-        return
-    current = space.current_build_id == build.id
-    match event.type:
-        case EventType.BUILD_STARTED:
-            if build.status == BuildStatus.QUEUED:
-                build.status = BuildStatus.BUILDING
-            build.started_at, build.host_id = utcnow(), event.host
-            if current:
-                set_stage(
-                    ctx, space, progress_stage(space, BuildStatus.BUILDING), f"Building on {event.host}"
-                )
-        case EventType.BUILD_FAILED:
-            persist_build_log(ctx, build.id)
-            if build.status.is_active:
-                fail_build(ctx, space, build, Stage.BUILD_ERROR, event.message)
-        case EventType.APP_STARTING:
-            persist_build_log(ctx, build.id)
-            build.image = event.image
-            if build.status.is_active:
-                build.status = BuildStatus.STARTING
-            if current:
-                set_stage(ctx, space, progress_stage(space, BuildStatus.STARTING), "Starting the app")
-        case EventType.APP_RUNNING:
-            persist_build_log(ctx, build.id)
-            record_running(ctx, space, build, event)
-        case EventType.APP_FAILED:
-            if build.status.is_active:
-                fail_build(ctx, space, build, Stage.RUNTIME_ERROR, event.message)
-        case EventType.APP_CRASHED:
-            handle_crash(ctx, space, build, event)
-        case EventType.APP_SLEPT:
-            fell_asleep(ctx, space, build, event.message)
-
-
-def record_running(ctx: ControllerContext, space: Space, build: Build, event: Event) -> None:
-    if build.status.is_active:
-        build.status = BuildStatus.SUCCEEDED
-        build.finished_at = utcnow()
-    if space.live_build_id is not None and space.live_build_id > build.id:
-        return  # a newer build already serves
-    space.live_build_id = build.id
-    space.host_id, space.container_id, space.upstream = event.host, event.container, event.upstream
-    space.running_sha, space.started_at = build.sha, utcnow()
-    current = space.current_build
-    if current is not None and current.status.is_active:
-        set_stage(ctx, space, progress_stage(space, current.status), space.message)
-    elif space.current_build_id == build.id:
-        set_stage(ctx, space, Stage.RUNNING)
-    else:
-        publish(ctx, space)
-
-
-def handle_crash(ctx: ControllerContext, space: Space, build: Build, event: Event) -> None:
-    if space.live_build_id != build.id:
-        return
-    clear_live(space)
-    current = space.current_build
-    if current is not None and current.status.is_active:
-        set_stage(ctx, space, progress_stage(space, current.status))
-    else:
-        set_stage(ctx, space, Stage.RUNTIME_ERROR, event.message)
-
-
-def delete_space(ctx: ControllerContext, session: Session, space: Space) -> None:
-    """Forget a space everywhere but the database row (the caller deletes it): builds are
-    cancelled, the route and logs removed; agents remove its containers when they see the route
-    gone."""
-    supersede_active_builds(ctx, session, space)
-    ctx.routes.remove_space(space.subdomain)
-    ctx.redis.delete(ctx.keys.run_log(space.repo_id))
-    for build_id in session.scalars(select(Build.id).where(Build.space_id == space.repo_id)):
-        ctx.redis.delete(ctx.keys.build_log(build_id))
-        build_log_path(ctx.settings, build_id).unlink(missing_ok=True)
-
-
-def duplicate_space(
-    ctx: ControllerContext,
-    session: Session,
-    principal: Principal,
-    source: Space,
-    *,
-    to_owner: str,
-    to_name: str,
-    private: bool,
-    hardware: str | None,
-    sleep_time: int | None,
-    secrets: list[tuple[str, str, str | None]],
-    variables: list[tuple[str, str, str | None]],
-) -> Repo:
-    """A new space with the source's history and variables (secrets are not copied: only those
-    the caller passes), deployed at once."""
-    copy = copy_repo(
-        ctx.settings,
-        session,
-        principal,
-        source.repo,
-        to_owner=to_owner,
-        to_name=to_name,
-        private=private,
-        hardware=hardware,
-    )
-    space = copy.space
-    assert space is not None
-    space.sleep_time = sleep_time if sleep_time is not None else source.sleep_time
-    copied = {
-        v.key: (v.value, v.description)
-        for v in session.scalars(select(SpaceVariable).where(SpaceVariable.space_id == source.repo_id))
-    }
-    copied.update({key: (value, description) for key, value, description in variables})
-    for key, (value, description) in copied.items():
-        environment.upsert(session, SpaceVariable, space, key, value, description)
-    for key, value, description in secrets:
-        environment.upsert(session, SpaceSecret, space, key, value, description)
-    publish(ctx, space)
-    handle_push(ctx, session, copy)
-    return copy
-
-
-def starters(templates_dir: Path) -> dict[str, dict[str, str]]:
-    """The starter apps a space can be created from: folder name -> title, description, SDK."""
-    found = {}
-    for folder in sorted(templates_dir.iterdir()):
-        readme = folder / "starter" / "README.md"
-        if readme.is_file():
-            data = parse_front_matter(readme.read_text()).data
-            found[folder.name] = {
-                "label": str(data.get("title") or folder.name),
-                "description": str(data.get("short_description") or ""),
-                "sdk": str(data.get("sdk") or "gradio"),
-            }
-    return found
-
-
-def create_from_starter(
-    ctx: ControllerContext,
-    session: Session,
-    principal: Principal,
-    *,
-    owner: str,
-    name: str,
-    starter: str,
-    hardware: str,
-    private: bool,
-) -> Repo:
-    """A new space whose first commit is a starter app from templates/<starter>/starter."""
-    available = starters(ctx.settings.templates_dir)
-    if starter not in available:
-        raise BadRequest(f"no starter named {starter!r}")
-    repo = create_repo(
-        session,
-        ctx.settings,
-        principal,
-        type=RepoType.SPACE,
-        owner=owner,
-        name=name,
-        private=private,
-        sdk=available[starter]["sdk"],
-        hardware=hardware,
-    )
-    folder = ctx.settings.templates_dir / starter / "starter"
-    files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-    commit_files(
-        open_git(ctx.settings, repo),
-        files,
-        f"Start from the {available[starter]['label']} starter",
-        principal.author,
-    )
-    assert repo.space is not None
-    publish(ctx, repo.space)
-    handle_push(ctx, session, repo)
-    return repo
-
-
-def after_move(ctx: ControllerContext, session: Session, space: Space, old_subdomain: str) -> None:
-    """A moved or renamed space gets the app URL of its new name and restarts with the new
-    SPACE_ID; the old address stops answering."""
-    ctx.routes.remove_space(old_subdomain)
-    space.subdomain = allocate_subdomain(session, space.repo.owner.name, space.repo.name)
-    clear_live(space)
-    publish(ctx, space)
-    redeploy_if_deployed(ctx, session, space)

@@ -222,10 +222,6 @@ class Build(Base):
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
 
-    @property
-    def job_id(self) -> str:
-        return f"build-{self.id}"
-
 
 class SpaceSecret(Base):
     """A write-only environment variable of a space: its value never leaves the platform's internals."""

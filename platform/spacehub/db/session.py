@@ -48,10 +48,23 @@ def session_scope(url: str) -> Iterator[Session]:
         session.close()
 
 
-def after_commit(session: Session, callback: Callable[[], object]) -> None:
+def after_commit(session: Session, callback: Callable[[], object], *, first: bool = False) -> None:
     """Run `callback` once `session` commits (dropped on rollback): for side effects others must
     not see before the rows they refer to exist, such as a job an agent may pick up at once."""
-    session.info.setdefault("after_commit", []).append(callback)
+    callbacks = session.info.setdefault("after_commit", [])
+    callbacks.insert(0, callback) if first else callbacks.append(callback)
+
+
+def before_commit(session: Session, callback: Callable[[], object]) -> None:
+    """Run `callback` as `session` commits, while it can still read (to gather what `after_commit`
+    callbacks will publish)."""
+    session.info.setdefault("before_commit", []).append(callback)
+
+
+@event.listens_for(Session, "before_commit")
+def _run_before_commit(session: Session) -> None:
+    for callback in session.info.pop("before_commit", []):
+        callback()
 
 
 @event.listens_for(Session, "after_commit")
@@ -62,4 +75,5 @@ def _run_after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_after_commit(session: Session, _previous_transaction: Any) -> None:
-    session.info.pop("after_commit", None)
+    for key in ("before_commit", "after_commit", "spaces to publish"):
+        session.info.pop(key, None)

@@ -13,7 +13,7 @@ import aiohttp
 import redis.asyncio
 from aiohttp import web
 
-from spacehub.api.urls import PATH_ROUTING_PREFIX
+from spacehub.addresses import PATH_ROUTING_PREFIX
 from spacehub.config import Settings
 from spacehub.proxy import pages
 from spacehub.proxy.activity import Activity, is_background

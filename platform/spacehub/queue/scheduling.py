@@ -15,7 +15,7 @@ from rq.job import Job, JobStatus
 
 log = logging.getLogger(__name__)
 
-DEPLOY_JOB = "spacehub.queue.jobs.deploy"
+DEPLOY_JOB = "spacehub.agent.jobs.deploy"  # by name: the hub never imports the agent
 AVOID_SECONDS = 60.0
 
 
@@ -28,6 +28,7 @@ class JobState(StrEnum):
 
 
 def job_id_for_build(build_id: int) -> str:
+    """The RQ job id of a build's deploy job (one home: reservations and retries rely on it)."""
     return f"build-{build_id}"
 
 

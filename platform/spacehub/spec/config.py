@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from spacehub.spec.frontmatter import FrontMatter, FrontMatterError, parse_front_matter
 
-SDKS = ("gradio", "streamlit", "docker", "static")
-COLORS = ("red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray")
 Sdk = Literal["gradio", "streamlit", "docker", "static"]
+SDKS: tuple[str, ...] = get_args(Sdk)
 Color = Literal["red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"]
+COLORS: tuple[str, ...] = get_args(Color)
 
 # Keys whose value is a version: read from the YAML source text, so 3.10 is not the float 3.1.
 VERSION_KEYS = ("sdk_version", "python_version")

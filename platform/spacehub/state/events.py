@@ -27,6 +27,7 @@ class EventType(StrEnum):
     APP_FAILED = "app.failed"
     APP_CRASHED = "app.crashed"
     APP_SLEPT = "app.slept"
+    APP_LOST = "app.lost"
     WAKE_REQUESTED = "wake.requested"
 
 

@@ -51,6 +51,7 @@ class HostRecord:
     disk: dict[str, int] = field(default_factory=dict)
     pid: int = 0
     memory_available: int = 0
+    memory_reserve: int = 0
     tiers: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -72,6 +73,33 @@ class HostRecord:
     def used_gpus(self) -> list[str]:
         return sorted({g for a in self.allocations for g in a.gpus})
 
+    def shortage(self, cpu: float, memory: int, gpus: int) -> str | None:
+        """What this host lacks for one more app requesting `cpu`, `memory` and `gpus` (see
+        `shortage`); None when it fits."""
+        return shortage(
+            self.cpus,
+            self.memory,
+            self.gpus,
+            self.allocations,
+            cpu=cpu,
+            memory=memory,
+            gpus=gpus,
+            available=self.memory_available,
+            reserve=self.memory_reserve,
+        )
+
+    def describe_shortage(self, what: str) -> str:
+        """`what` the host lacks, with its figures, for the message of a space that waits."""
+        if what == "gpus":
+            return f"{len(self.used_gpus)} of {len(self.gpus)} GPUs in use"
+        if what == "cpu":
+            return f"{self.used_cpu:g} of {self.cpus:g} vCPUs requested"
+        gib = 1024**3
+        return (
+            f"{self.used_memory / gib:.1f} of {self.memory / gib:.1f} GiB requested, "
+            f"{self.memory_available / gib:.1f} GiB free"
+        )
+
     def to_fields(self) -> dict[str, str]:
         data = asdict(self)
         return {"record": json.dumps(data)}
@@ -84,6 +112,35 @@ class HostRecord:
         data = json.loads(raw)
         data["allocations"] = [Allocation(**a) for a in data.get("allocations", [])]
         return cls(**data)
+
+
+def shortage(
+    capacity_cpus: float,
+    capacity_memory: int,
+    capacity_gpus: list[str] | tuple[str, ...],
+    allocations: list[Allocation],
+    *,
+    cpu: float,
+    memory: int,
+    gpus: int,
+    available: int,
+    reserve: int,
+) -> str | None:
+    """What a host lacks for one more app (`gpus`, `cpu` or `memory`), or None when it fits.
+
+    The policy (requests, not limits): the requests of its apps, counted at their real use where
+    that is more, plus the new one must fit what the host offers; its whole GPUs must be free; and
+    the host's real free memory must stay above its reserve once the new app has its request."""
+    taken = {gpu for allocation in allocations for gpu in allocation.gpus}
+    if len([g for g in capacity_gpus if g not in taken]) < gpus:
+        return "gpus"
+    if sum(a.cpu for a in allocations) + cpu > capacity_cpus + 1e-9:
+        return "cpu"
+    if sum(a.counted_memory for a in allocations) + memory > capacity_memory:
+        return "memory"
+    if available - memory < reserve:
+        return "memory"
+    return None
 
 
 class HostDirectory:

@@ -126,6 +126,48 @@ def _seconds(value: str) -> int | None:
     return int(value) if value.lstrip("-").isdigit() else None
 
 
+@dataclass(frozen=True)
+class SpaceFacts:
+    """What the controller knows of a space, for the edge and the agents: `current_build` is the
+    build in progress, `live_build` on `live_host` the one it last saw serving (so an agent can
+    restore a lost route); `freeze_after` and `sleep_after` are the idle times (seconds, None:
+    never) after which its agent freezes it or puts it to sleep; `headers` are the owner's
+    `custom_headers`, which the edge adds to every answer of the app."""
+
+    subdomain: str
+    id: int
+    name: str
+    stage: Stage
+    private: bool
+    sdk: str
+    message: str = ""
+    static_sha: str = ""
+    current_build: int | None = None
+    live_build: int | None = None
+    live_host: str = ""
+    freeze_after: int | None = None
+    sleep_after: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def to_hash(self) -> dict[str, str]:
+        """The fields as the route table stores them."""
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "stage": self.stage.value,
+            "private": "1" if self.private else "0",
+            "sdk": self.sdk,
+            "message": self.message,
+            "static_sha": self.static_sha,
+            "current_build": str(self.current_build or ""),
+            "live_build": str(self.live_build or ""),
+            "live_host": self.live_host,
+            "freeze_after": "" if self.freeze_after is None else str(self.freeze_after),
+            "sleep_after": "" if self.sleep_after is None else str(self.sleep_after),
+            "headers": json.dumps(self.headers, sort_keys=True),
+        }
+
+
 class RouteTable:
     """Synchronous access to the route table, for the controller and the agents."""
 
@@ -136,49 +178,30 @@ class RouteTable:
         self._add_if_current = client.register_script(_ADD_IF_CURRENT)
         self._set_tier_if_owner = client.register_script(_SET_TIER_IF_OWNER)
 
-    def publish_space(
-        self,
-        subdomain: str,
-        *,
-        id: int,
-        name: str,
-        stage: Stage,
-        private: bool,
-        sdk: str,
-        message: str = "",
-        static_sha: str = "",
-        current_build: int | None = None,
-        live_build: int | None = None,
-        live_host: str = "",
-        freeze_after: int | None = None,
-        sleep_after: int | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        """Record what the controller knows of a space: `current_build` is the build in progress,
-        `live_build` on `live_host` the one it last saw serving (so an agent can restore a lost
-        route); `freeze_after` and `sleep_after` are the idle times (seconds, None: never) after
-        which its agent freezes it or puts it to sleep; `headers` are the owner's `custom_headers`,
-        which the edge adds to every answer of the app."""
-        mapping = {
-            "id": id,
-            "name": name,
-            "stage": stage.value,
-            "private": "1" if private else "0",
-            "sdk": sdk,
-            "message": message,
-            "static_sha": static_sha,
-            "current_build": current_build or "",
-            "live_build": live_build or "",
-            "live_host": live_host,
-            "freeze_after": "" if freeze_after is None else freeze_after,
-            "sleep_after": "" if sleep_after is None else sleep_after,
-            "headers": json.dumps(headers or {}),
-        }
+    def publish_space(self, facts: SpaceFacts) -> None:
+        """Record what the controller knows of a space (the agents' fields stay as they are)."""
         pipe = self.redis.pipeline()
-        pipe.hset(self.keys.space(subdomain), mapping=mapping)
-        pipe.sadd(self.keys.spaces, subdomain)
-        pipe.publish(self.keys.space_changes, subdomain)
+        pipe.hset(self.keys.space(facts.subdomain), mapping=facts.to_hash())
+        pipe.sadd(self.keys.spaces, facts.subdomain)
+        pipe.publish(self.keys.space_changes, facts.subdomain)
         pipe.execute()
+
+    def differing(self, facts: list[SpaceFacts]) -> list[SpaceFacts]:
+        """The facts the route table says something else of (or nothing), in one round trip."""
+        wanted = [f.to_hash() for f in facts]
+        pipe = self.redis.pipeline(transaction=False)
+        for fact, fields in zip(facts, wanted, strict=True):
+            pipe.hmget(self.keys.space(fact.subdomain), list(fields))
+        stored = pipe.execute()
+        return [
+            fact
+            for fact, fields, values in zip(facts, wanted, stored, strict=True)
+            if [_text(v) if v is not None else None for v in values] != list(fields.values())
+        ]
+
+    def subdomains(self) -> set[str]:
+        """Every space the route table has a record of."""
+        return {_text(raw) for raw in self.redis.smembers(self.keys.spaces)}
 
     def add_route(
         self, subdomain: str, upstream: str, build_id: int, host_id: str, *, if_current: bool = False
@@ -236,10 +259,5 @@ class RouteTable:
         return {record.subdomain: record for record in found if record is not None}
 
     def get_all_routes(self) -> dict[str, SpaceRecord]:
-        records = {}
-        for raw_sub in self.redis.smembers(self.keys.spaces):
-            subdomain = _text(raw_sub)
-            record = self.get(subdomain)
-            if record is not None:
-                records[subdomain] = record
-        return records
+        """Every space's record."""
+        return self.get_many(sorted(self.subdomains()))

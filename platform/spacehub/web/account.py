@@ -6,28 +6,26 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from spacehub.controller.accounts import authenticate, create_account, find_account, issue_token, revoke_token
+from spacehub.controller.accounts import (
+    MIN_PASSWORD,
+    create_account,
+    find_account,
+    hash_password,
+    issue_token,
+    proves_identity,
+    revoke_token,
+    set_password,
+)
 from spacehub.db.models import Account, Token, TokenRole
 from spacehub.errors import BadRequest, Forbidden, SpacehubError
 from spacehub.web.deps import Browser, BrowserDep
-from spacehub.web.sessions import check_password, hash_password
 
 router = APIRouter(include_in_schema=False)
-MIN_PASSWORD = 8
 
 
 def safe_next(target: str | None) -> str:
     """Only redirect to paths of this site after logging in."""
     return target if target and target.startswith("/") and not target.startswith("//") else "/spaces"
-
-
-def proves_identity(browser: Browser, account: Account, secret: str) -> bool:
-    """The account's password, or one of its write tokens: accounts made by an operator (the admin
-    among them) have a token and no password."""
-    if check_password(secret, account.password_hash):
-        return True
-    principal = authenticate(browser.session, secret) if secret else None
-    return principal is not None and principal.account is account and principal.role == TokenRole.WRITE
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -40,7 +38,7 @@ async def login(browser: BrowserDep) -> Response:
     form = await browser.check_form()
     name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
     account = find_account(browser.session, name)
-    if account is None or account.disabled or not proves_identity(browser, account, password):
+    if account is None or account.disabled or not proves_identity(browser.session, account, password):
         return browser.render(
             "login.html",
             status_code=400,
@@ -126,16 +124,14 @@ async def change_password(browser: BrowserDep) -> Response:
     account = browser.require_account()
     form = await browser.check_form()
     new = str(form.get("new", ""))
-    if not proves_identity(browser, account, str(form.get("current", ""))):
+    if not proves_identity(browser.session, account, str(form.get("current", ""))):
         return browser.redirect(
             "/settings/tokens#password", error="The current password (or token) is wrong."
         )
-    if len(new) < MIN_PASSWORD:
-        return browser.redirect(
-            "/settings/tokens#password", error=f"The new password needs at least {MIN_PASSWORD} characters."
-        )
-    account.password_hash = hash_password(new)
-    account.session_epoch += 1
+    try:
+        set_password(account, new)
+    except BadRequest as exc:
+        return browser.redirect("/settings/tokens#password", error=exc.message)
     browser.sign_in(account)
     return browser.redirect(
         "/settings/tokens", notice="Password changed; your other sessions are logged out."

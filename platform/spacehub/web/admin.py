@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
-from rq import Queue, Worker
-from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Job
-from rq.registry import FailedJobRegistry, StartedJobRegistry
 from sqlalchemy import select
 
-from spacehub.controller.accounts import create_account, find_account, issue_token, revoke_token
-from spacehub.controller.buildlogs import read_persisted
+from spacehub.controller import admin
+from spacehub.controller.accounts import revoke_token
+from spacehub.controller.admin import queue_views, retry_failed_job
 from spacehub.controller.hosts import HostView, host_views
+from spacehub.controller.logs import read_persisted
 from spacehub.controller.spaces import move, pause, restart
-from spacehub.db.models import Account, AccountKind, Build, BuildStatus, Membership, Space, Token, TokenRole
+from spacehub.db.models import Account, Build, BuildStatus, Space, Token, TokenRole
 from spacehub.errors import BadRequest, NotFound, SpacehubError
 from spacehub.web.deps import Browser, BrowserDep
-from spacehub.web.sessions import hash_password
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -62,38 +60,6 @@ def host_rows(browser: Browser, views: list[HostView]) -> list[dict[str, Any]]:
                 "used_gpus": record.used_gpus,
                 "history": usage_history(browser, view.host),
                 "allocations": [{"space": app.space, **asdict(app.allocation)} for app in view.apps],
-            }
-        )
-    return rows
-
-
-def queue_rows(browser: Browser) -> list[dict[str, Any]]:
-    connection = browser.ctx.redis
-    rows = []
-    for flavor in browser.ctx.flavors:
-        queue = browser.ctx.queue(flavor)
-        running = []
-        for job_id in StartedJobRegistry(queue=queue).get_job_ids():
-            try:
-                running.append({"id": job_id, "worker": Job.fetch(job_id, connection=connection).worker_name})
-            except NoSuchJobError:
-                continue
-        failed = []
-        for job_id in FailedJobRegistry(queue=queue).get_job_ids()[-10:]:
-            try:
-                result = Job.fetch(job_id, connection=connection).latest_result()
-            except NoSuchJobError:
-                continue
-            error = (result.exc_string or "").strip().splitlines()[-1] if result and result.exc_string else ""
-            failed.append({"id": job_id, "error": error})
-        workers = Worker.count(queue=queue)
-        rows.append(
-            {
-                "flavor": flavor,
-                "workers": workers,
-                "waiting": queue.count,
-                "running": running,
-                "failed": failed,
             }
         )
     return rows
@@ -151,7 +117,7 @@ def dashboard(browser: Browser, **extra: Any) -> Response:
     return browser.render(
         "admin/dashboard.html",
         hosts=host_rows(browser, views),
-        queues=queue_rows(browser),
+        queues=queue_views(browser.ctx),
         spaces=space_rows(browser, spaces, views),
         builds=build_rows(browser, names),
         accounts=list(session.scalars(select(Account).order_by(Account.name))),
@@ -213,75 +179,66 @@ async def space_action(space_id: int, action: str, browser: BrowserDep) -> Respo
 async def retry_job(job_id: str, browser: BrowserDep) -> Response:
     browser.require_admin()
     form = await browser.check_form()
-    flavor = str(form.get("flavor", ""))
-    if flavor not in browser.ctx.flavors:
-        raise BadRequest(f"unknown flavor {flavor!r}")
-    queue: Queue = browser.ctx.queue(flavor)
-    try:
-        FailedJobRegistry(queue=queue).requeue(job_id)
-    except (NoSuchJobError, InvalidJobOperation):
-        return browser.redirect("/admin#queues", error=f"{job_id} is no longer among the failed jobs.")
-    return browser.redirect("/admin#queues", notice=f"{job_id} is queued again.")
+    return await run_action(
+        browser,
+        "/admin#queues",
+        lambda: retry_failed_job(browser.ctx, str(form.get("flavor", "")), job_id),
+        f"{job_id} is queued again.",
+    )
 
 
 @router.post("/users")
 async def create_user(browser: BrowserDep) -> Response:
     browser.require_admin()
     form = await browser.check_form()
-    password = str(form.get("password", ""))
-    try:
-        account = create_account(
-            browser.session,
-            str(form.get("name", "")).strip(),
-            is_admin=bool(form.get("is_admin")),
-            password_hash=hash_password(password) if password else None,
-        )
-    except SpacehubError as exc:
-        browser.session.rollback()
-        return browser.redirect("/admin#people", error=exc.message)
-    return browser.redirect("/admin#people", notice=f"User {account.name} created.")
+    name = str(form.get("name", "")).strip()
+    return await run_action(
+        browser,
+        "/admin#people",
+        lambda: admin.create_user(
+            browser.session, name, is_admin=bool(form.get("is_admin")), password=str(form.get("password", ""))
+        ),
+        f"User {name} created.",
+    )
 
 
 @router.post("/orgs")
 async def create_org(browser: BrowserDep) -> Response:
     browser.require_admin()
     form = await browser.check_form()
-    try:
-        org = create_account(browser.session, str(form.get("name", "")).strip(), kind=AccountKind.ORG)
-    except SpacehubError as exc:
-        browser.session.rollback()
-        return browser.redirect("/admin#people", error=exc.message)
-    return browser.redirect("/admin#people", notice=f"Organization {org.name} created.")
+    name = str(form.get("name", "")).strip()
+    return await run_action(
+        browser,
+        "/admin#people",
+        lambda: admin.create_org(browser.session, name),
+        f"Organization {name} created.",
+    )
 
 
 @router.post("/members")
 async def add_member(browser: BrowserDep) -> Response:
     browser.require_admin()
     form = await browser.check_form()
-    org, user = (
-        find_account(browser.session, str(form.get("org", ""))),
-        find_account(browser.session, str(form.get("user", ""))),
+    org, user, role = (str(form.get(key, "")) for key in ("org", "user", "role"))
+    return await run_action(
+        browser,
+        "/admin#people",
+        lambda: admin.add_member(browser.session, org, user, role or None),
+        f"{user} is a member of {org}.",
     )
-    if org is None or org.kind != AccountKind.ORG or user is None or user.kind != AccountKind.USER:
-        return browser.redirect("/admin#people", error="name an existing organization and user")
-    if browser.session.get(Membership, (org.id, user.id)) is None:
-        browser.session.add(Membership(org_id=org.id, user_id=user.id, role="write"))
-    return browser.redirect("/admin#people", notice=f"{user.name} is a member of {org.name}.")
 
 
 @router.post("/users/{name}/{action}")
 async def user_action(name: str, action: str, browser: BrowserDep) -> Response:
-    admin = browser.require_admin()
+    acting = browser.require_admin()
     await browser.check_form()
-    account = find_account(browser.session, name)
-    if account is None or account.kind != AccountKind.USER or action not in ("disable", "enable"):
-        raise NotFound(f"no user {name}")
-    if account.id == admin.id:
-        return browser.redirect("/admin#people", error="you cannot disable yourself")
-    account.disabled = action == "disable"
-    account.session_epoch += 1  # ends the user's browser sessions
-    return browser.redirect(
-        "/admin#people", notice=f"{name} {'disabled' if account.disabled else 'enabled'}."
+    if action not in ("disable", "enable"):
+        raise NotFound(f"no action {action!r}")
+    return await run_action(
+        browser,
+        "/admin#people",
+        lambda: admin.set_disabled(browser.session, acting, name, action == "disable"),
+        f"{name} {action}d.",
     )
 
 
@@ -289,16 +246,20 @@ async def user_action(name: str, action: str, browser: BrowserDep) -> Response:
 async def create_token(browser: BrowserDep) -> Response:
     browser.require_admin()
     form = await browser.check_form()
-    account = find_account(browser.session, str(form.get("user", "")))
-    if account is None or account.kind != AccountKind.USER:
-        return browser.redirect("/admin#people", error="no such user")
+    user = str(form.get("user", ""))
     role = TokenRole.READ if form.get("role") == "read" else TokenRole.WRITE
-    _token, plaintext = issue_token(browser.session, account, str(form.get("name", "token"))[:100], role)
+    try:
+        _token, plaintext = admin.issue_token_for(
+            browser.session, user, str(form.get("name", "token"))[:100], role
+        )
+    except SpacehubError as exc:
+        browser.session.rollback()
+        return browser.redirect("/admin#people", error=exc.message)
     return dashboard(
         browser,
         created=plaintext,
-        created_for=account.name,
-        notice=f"Token created for {account.name}; copy it now, it is shown once.",
+        created_for=user,
+        notice=f"Token created for {user}; copy it now, it is shown once.",
     )
 
 
@@ -308,3 +269,13 @@ async def revoke(token_id: int, browser: BrowserDep) -> Response:
     await browser.check_form()
     token = revoke_token(browser.session, token_id)
     return browser.redirect("/admin#people", notice=f"Token {token.name} of {token.account.name} revoked.")
+
+
+async def run_action(browser: Browser, back: str, action: Callable[[], object], notice: str) -> Response:
+    """Do an operator's action and go back to the dashboard, saying what happened or why not."""
+    try:
+        action()
+    except SpacehubError as exc:
+        browser.session.rollback()
+        return browser.redirect(back, error=exc.message)
+    return browser.redirect(back, notice=notice)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import mimetypes
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -12,26 +11,22 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from spacehub.api.routers.files import split_revision
-from spacehub.api.serializers import space_runtime
-from spacehub.api.urls import app_url, public_base_url
-from spacehub.controller.access import can_write
+from spacehub.controller.access import APP_LINK_SECONDS, app_link, can_write
 from spacehub.controller.accounts import find_account
+from spacehub.controller.files import file_view, folder_view
 from spacehub.controller.listing import visible_repos
 from spacehub.controller.repos import get_readable_repo, open_git
+from spacehub.controller.serializers import space_runtime
+from spacehub.controller.spaces import SDKS
 from spacehub.db.models import Account, AccountKind, Like, Membership, Repo, RepoType
-from spacehub.errors import EntryNotFound, RepoNotFound, RevisionNotFound
-from spacehub.repos.git import DEFAULT_BRANCH, TreeEntry
-from spacehub.signing import derive_key, sign
-from spacehub.spec.frontmatter import split_readme
+from spacehub.errors import RepoNotFound
+from spacehub.http.urls import public_base_url, space_app_url
 from spacehub.web.deps import Browser, BrowserDep
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 24
-SDKS = ("gradio", "streamlit", "docker", "static")
 SORTS = {"trending": "Trending", "likes": "Most liked", "updated": "Recently updated", "created": "Newest"}
-MAX_SHOWN_FILE = 512 * 1024
 
 
 @dataclass
@@ -108,7 +103,7 @@ def space_context(browser: Browser, owner: str, name: str) -> dict[str, Any]:
         raise RepoNotFound(f"Repository {owner}/{name} not found")
     ctx = browser.ctx
     base = public_base_url(browser.request)
-    host = app_url(ctx.settings, space, base)
+    host = space_app_url(ctx.settings, space, base)
     liked = (
         browser.account is not None and browser.session.get(Like, (repo.id, browser.account.id)) is not None
     )
@@ -130,9 +125,7 @@ def signed_app_src(browser: Browser, context: dict[str, Any]) -> str:
     repo = context["repo"]
     src = host if host.endswith("/") else host + "/"
     if repo.private:
-        key = derive_key(browser.ctx.settings.resolved_internal_token)
-        claims = {"sub": f"/spaces/{repo.full_name}", "space": repo.id, "user": browser.principal.name}
-        token, _exp = sign(claims, key, 3600)
+        token, _exp = app_link(browser.ctx.settings, browser.principal, repo, APP_LINK_SECONDS)
         src += f"?__sign={token}"
     return src
 
@@ -149,66 +142,11 @@ def space_logs(owner: str, name: str, browser: BrowserDep) -> Response:
 
 
 def files_context(browser: Browser, repo: Repo, tail: str) -> dict[str, Any]:
-    git = open_git(browser.ctx.settings, repo)
-    if not git.branches():
-        return {
-            "revision": DEFAULT_BRANCH,
-            "sha": None,
-            "path": "",
-            "entries": [],
-            "readme": None,
-            "crumbs": [],
-        }
-    revision, sha, path = split_revision(git, tail or DEFAULT_BRANCH)
-    path = path.strip("/")
-    if path:
-        entry = git.entry(sha, path)
-        if entry is None or entry.type != "tree":
-            raise EntryNotFound(f"{path} does not exist at {revision}")
-    entries = sorted(git.tree(sha, path), key=lambda e: (e.type != "tree", e.path.lower()))
-    readme = None
-    if not path and (data := git.read_file(sha, "README.md")) is not None:
-        readme = split_readme(data.decode("utf-8", "replace"))[2]
-    return {
-        "revision": revision,
-        "sha": sha,
-        "path": path,
-        "entries": entries,
-        "readme": readme,
-        "crumbs": _crumbs(path),
-        "commit": git.commit_info(sha),
-    }
-
-
-def _crumbs(path: str) -> list[tuple[str, str]]:
-    parts = [p for p in path.split("/") if p]
-    return [(part, "/".join(parts[: i + 1])) for i, part in enumerate(parts)]
+    return folder_view(open_git(browser.ctx.settings, repo), tail)
 
 
 def blob_context(browser: Browser, repo: Repo, tail: str) -> dict[str, Any]:
-    git = open_git(browser.ctx.settings, repo)
-    if not git.branches():
-        raise RevisionNotFound("the repository is empty")
-    revision, sha, path = split_revision(git, tail)
-    entry: TreeEntry | None = git.entry(sha, path.strip("/"))
-    if entry is None or entry.type != "blob":
-        raise EntryNotFound(f"{path} does not exist at {revision}")
-    media = mimetypes.guess_type(entry.path)[0] or ""
-    text = None
-    if entry.size <= MAX_SHOWN_FILE and not media.startswith(("image/", "audio/", "video/")):
-        data = git.read_blob(entry.oid)
-        if b"\0" not in data[:8000]:
-            text = data.decode("utf-8", "replace")
-    return {
-        "revision": revision,
-        "sha": sha,
-        "path": entry.path,
-        "entry": entry,
-        "text": text,
-        "is_image": media.startswith("image/") and entry.size <= 20 * 1024 * 1024,
-        "markdown": entry.path.lower().endswith(".md"),
-        "crumbs": _crumbs(entry.path),
-    }
+    return file_view(open_git(browser.ctx.settings, repo), tail)
 
 
 @router.get("/spaces/{owner}/{name}/tree/{tail:path}", response_class=HTMLResponse)

@@ -7,39 +7,27 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from spacehub.api.deps import CtxDep, SessionDep
-from spacehub.api.urls import public_base_url
 from spacehub.controller.accounts import Principal
 from spacehub.controller.context import ControllerContext
 from spacehub.db.models import Account, TokenRole
 from spacehub.errors import Forbidden, Unauthorized
-from spacehub.web.render import build_templates
-from spacehub.web.sessions import (
+from spacehub.http.deps import CtxDep, SessionDep, browser_account
+from spacehub.http.sessions import (
     CSRF_COOKIE,
     SESSION_COOKIE,
     SESSION_SECONDS,
     check_csrf,
     csrf_token,
     new_csrf_seed,
-    read_session,
     session_token,
 )
+from spacehub.http.urls import public_base_url
+from spacehub.web.render import build_templates
 
 templates = build_templates()
-
-
-def browser_account(ctx: ControllerContext, session: Session, request: Request) -> Account | None:
-    """The signed-in account of a browser request, if its session is valid and the account enabled."""
-    found = read_session(ctx.settings.resolved_internal_token, request.cookies.get(SESSION_COOKIE))
-    if found is None:
-        return None
-    account = session.get(Account, found[0])
-    if account is None or account.disabled or account.session_epoch != found[1]:
-        return None
-    return account
 
 
 @dataclass
@@ -149,3 +137,18 @@ def get_browser(request: Request, ctx: CtxDep, session: SessionDep) -> Browser:
 
 
 BrowserDep = Annotated[Browser, Depends(get_browser)]
+
+
+TITLES = {400: "That did not work", 401: "Please log in", 403: "Not allowed", 404: "Not found"}
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    """The hub's page for an error a browser ran into."""
+    ctx = request.app.state.ctx
+    with ctx.session() as session:
+        return browser_for(request, ctx, session).render(
+            "error.html",
+            status_code=status,
+            title=TITLES.get(status, "Something went wrong"),
+            message=message,
+        )

@@ -3,29 +3,31 @@ Every action answers with the page and a sentence saying what happened (or what 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from spacehub.api.routers.repos import remove_repo
-from spacehub.api.serializers import secrets_json, variables_json
-from spacehub.controller import environment
 from spacehub.controller.repos import create_repo
+from spacehub.controller.serializers import secrets_json, variables_json
+from spacehub.controller.space_repos import create_from_starter, duplicate_space, remove_repo, starters
+from spacehub.controller.space_settings import (
+    change_hardware,
+    delete_environment,
+    put_environment,
+    set_private,
+)
 from spacehub.controller.spaces import (
-    create_from_starter,
-    duplicate_space,
+    SDKS,
     pause,
     publish,
-    redeploy_if_deployed,
     restart,
     set_sleep_time,
-    starters,
 )
-from spacehub.db.models import Account, Like, Membership, RepoType, Space, SpaceSecret, SpaceVariable
+from spacehub.db.models import Account, Like, Membership, RepoType, Space
 from spacehub.errors import BadRequest, Forbidden, SpacehubError
-from spacehub.spec.config import SDKS
 from spacehub.web.browse import space_context
 from spacehub.web.deps import Browser, BrowserDep
 from spacehub.web.render import profile_url
@@ -155,63 +157,91 @@ async def settings_action(owner: str, name: str, action: str, browser: BrowserDe
     return browser.redirect(page if action in ("restart", "factory") else f"{page}/settings", notice=notice)
 
 
+Setting = Callable[["Browser", Space, dict[str, Any]], str]
+
+
+def set_hardware(browser: Browser, space: Space, form: dict[str, Any]) -> str:
+    flavor = str(form.get("flavor", ""))
+    if not change_hardware(browser.ctx, browser.session, space, flavor):
+        return f"The space already runs on {flavor}."
+    return f"Hardware changed to {browser.ctx.flavors[flavor].pretty_name}: the app restarts on it."
+
+
+def set_sleep(browser: Browser, space: Space, form: dict[str, Any]) -> str:
+    raw = str(form.get("seconds", "")).strip()
+    if raw and not raw.lstrip("-").isdigit():
+        raise BadRequest(f"sleep time is a whole number of seconds, or -1 for never, not {raw!r}")
+    set_sleep_time(browser.ctx, space, int(raw) if raw else None)
+    return "Sleep time saved."
+
+
+def set_visibility(browser: Browser, space: Space, form: dict[str, Any]) -> str:
+    set_private(browser.ctx, space.repo, form.get("visibility") == "private")
+    return f"The space is now {'private' if space.repo.private else 'public'}."
+
+
+def environment_setter(kind: str, what: str) -> Setting:
+    def put(browser: Browser, space: Space, form: dict[str, Any]) -> str:
+        key, value = str(form.get("key", "")).strip(), str(form.get("value", ""))
+        put_environment(browser.ctx, browser.session, space, kind, key, value)
+        return f"{what} {key} saved: the app restarts with it."
+
+    return put
+
+
+def environment_remover(kind: str) -> Setting:
+    def delete(browser: Browser, space: Space, form: dict[str, Any]) -> str:
+        key = str(form.get("key", ""))
+        delete_environment(browser.ctx, browser.session, space, kind, key)
+        return f"{key} deleted: the app restarts without it."
+
+    return delete
+
+
+def restart_space(browser: Browser, space: Space, form: dict[str, Any]) -> str:
+    restart(browser.ctx, browser.session, space)
+    return "Restarting."
+
+
+def factory_rebuild(browser: Browser, space: Space, form: dict[str, Any]) -> str:
+    restart(browser.ctx, browser.session, space, factory=True)
+    return "Factory rebuild started: everything builds again, without cache."
+
+
+def pause_space(browser: Browser, space: Space, form: dict[str, Any]) -> str:
+    pause(browser.ctx, browser.session, space)
+    return "Paused: the app stays stopped until you restart it."
+
+
+def delete_space(browser: Browser, space: Space, form: dict[str, Any]) -> str:
+    name = space.repo.full_name
+    if str(form.get("confirm", "")).strip() != name:
+        raise BadRequest(f"type {name} exactly to delete the space")
+    remove_repo(browser.ctx, browser.session, space.repo)
+    return f"{name} is deleted."
+
+
+SETTINGS: dict[str, Setting] = {
+    "hardware": set_hardware,
+    "sleep": set_sleep,
+    "visibility": set_visibility,
+    "secrets": environment_setter("secrets", "Secret"),
+    "variables": environment_setter("variables", "Variable"),
+    "secrets/delete": environment_remover("secrets"),
+    "variables/delete": environment_remover("variables"),
+    "restart": restart_space,
+    "factory": factory_rebuild,
+    "pause": pause_space,
+    "delete": delete_space,
+}
+
+
 def apply_setting(browser: Browser, space: Space, action: str, form: dict[str, Any]) -> str:
     """Carry out one settings form; returns what to tell the user."""
-    ctx, session, repo = browser.ctx, browser.session, space.repo
-    if action == "hardware":
-        flavor = str(form.get("flavor", ""))
-        if flavor not in ctx.flavors:
-            raise BadRequest(f"unknown hardware {flavor!r}")
-        if flavor == space.hardware:
-            return f"The space already runs on {flavor}."
-        space.hardware = flavor
-        redeploy_if_deployed(ctx, session, space)
-        return f"Hardware changed to {ctx.flavors[flavor].pretty_name}: the app restarts on it."
-    if action == "sleep":
-        raw = str(form.get("seconds", "")).strip()
-        if raw and not raw.lstrip("-").isdigit():
-            raise BadRequest(f"sleep time is a whole number of seconds, or -1 for never, not {raw!r}")
-        set_sleep_time(ctx, space, int(raw) if raw else None)
-        return "Sleep time saved."
-    if action == "visibility":
-        repo.private = form.get("visibility") == "private"
-        publish(ctx, space)
-        return f"The space is now {'private' if repo.private else 'public'}."
-    if action in ("secrets", "variables"):
-        key, value = str(form.get("key", "")).strip(), str(form.get("value", ""))
-        if action == "secrets":
-            environment.upsert(session, SpaceSecret, space, key, value, None)
-        else:
-            environment.upsert(session, SpaceVariable, space, key, value, None)
-        redeploy_if_deployed(ctx, session, space)
-        return f"{'Secret' if action == 'secrets' else 'Variable'} {key} saved: the app restarts with it."
-    if action in ("secrets/delete", "variables/delete"):
-        key = str(form.get("key", ""))
-        if action.startswith("secrets"):
-            environment.remove(session, SpaceSecret, space, key)
-        else:
-            environment.remove(session, SpaceVariable, space, key)
-        redeploy_if_deployed(ctx, session, space)
-        return f"{key} deleted: the app restarts without it."
-    if action in ("restart", "factory"):
-        restart(ctx, session, space, factory=action == "factory")
-        return (
-            "Factory rebuild started: everything builds again, without cache."
-            if action == "factory"
-            else "Restarting."
-        )
-    if action == "pause":
-        if space.sdk == "static":
-            raise BadRequest("static spaces cannot be paused: they run no app")
-        pause(ctx, session, space)
-        return "Paused: the app stays stopped until you restart it."
-    if action == "delete":
-        if str(form.get("confirm", "")).strip() != repo.full_name:
-            raise BadRequest(f"type {repo.full_name} exactly to delete the space")
-        name = repo.full_name
-        remove_repo(ctx, session, repo)
-        return f"{name} is deleted."
-    raise BadRequest(f"unknown setting {action!r}")
+    setting = SETTINGS.get(action)
+    if setting is None:
+        raise BadRequest(f"unknown setting {action!r}")
+    return setting(browser, space, form)
 
 
 @router.post("/spaces/{owner}/{name}/like")

@@ -4,14 +4,16 @@ spaces). Docker is the production driver; others implement the same few methods.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
+from spacehub.build.logsink import LogSink
+from spacehub.config import Settings
 from spacehub.queue.flavors import Flavor
 from spacehub.queue.spec import DeploySpec
-from spacehub.state.logs import LogWriter
 
 
 class InstanceState(StrEnum):
@@ -106,6 +108,28 @@ class LaunchSpec:
         }
 
 
+class DriverHost(Protocol):
+    """What a driver knows of the agent that runs it: no more than this."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def host_id(self) -> str: ...
+
+    @property
+    def instance_id(self) -> str: ...
+
+
+def builds_to_keep(builds: Iterable[int], wanted: set[int]) -> set[int]:
+    """The image prune policy: the builds a space still wants (live, in progress), and the newest
+    earlier one of them as a way back."""
+    if not wanted:
+        return set()
+    older = [b for b in builds if b < max(wanted)]
+    return wanted | ({max(older)} if older else set())
+
+
 class RuntimeDriver(ABC):
     """Builds and runs apps on one host. Stop is idempotent: stopping what is gone succeeds."""
 
@@ -117,7 +141,7 @@ class RuntimeDriver(ABC):
         return "127.0.0.1"
 
     @abstractmethod
-    def build(self, spec: DeploySpec, source: Path, log: LogWriter) -> str:
+    def build(self, spec: DeploySpec, source: Path, log: LogSink) -> str:
         """Turn the checked-out `source` into something `start` can run (an image tag...)."""
 
     @abstractmethod

@@ -15,14 +15,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import docker
 import docker.errors
 from docker.models.containers import Container
 from docker.types import DeviceRequest, LogConfig
 
-from spacehub.agent.drivers.base import Instance, InstanceState, LaunchSpec, RuntimeDriver, Usage
+from spacehub.agent.drivers.base import (
+    DriverHost,
+    Instance,
+    InstanceState,
+    LaunchSpec,
+    RuntimeDriver,
+    Usage,
+    builds_to_keep,
+)
 from spacehub.agent.drivers.cgroups import container_usage
 from spacehub.agent.network import ensure_app_network, gateway_address, guard_app_network, guard_bridge
 from spacehub.build.context import (
@@ -35,15 +43,12 @@ from spacehub.build.context import (
 )
 from spacehub.build.dockercli import build_image, find_docker_cli
 from spacehub.build.errors import BuildFailed
+from spacehub.build.logsink import LogSink
 from spacehub.build.runtimes import Runtimes
 from spacehub.queue.flavors import parse_size
 from spacehub.queue.spec import DeploySpec
 from spacehub.signing import derive_key
 from spacehub.spec.config import PreloadEntry
-from spacehub.state.logs import LogWriter
-
-if TYPE_CHECKING:
-    from spacehub.agent.context import AgentContext
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +60,7 @@ _DOCKER_TIMESTAMP = re.compile(
 
 
 class DockerDriver(RuntimeDriver):
-    def __init__(self, agent: AgentContext):
+    def __init__(self, agent: DriverHost):
         self.agent = agent
         self.settings = agent.settings
         self.client = docker.from_env(timeout=300)
@@ -109,7 +114,7 @@ class DockerDriver(RuntimeDriver):
     def image_tag(self, spec: DeploySpec) -> str:
         return f"spacehub/app-{self.agent.instance_id}-{spec.space_id}:b{spec.build_id}"
 
-    def build(self, spec: DeploySpec, source: Path, log_writer: LogWriter) -> str:
+    def build(self, spec: DeploySpec, source: Path, log_writer: LogSink) -> str:
         tag = self.image_tag(spec)
         with tempfile.TemporaryDirectory(prefix="spacehub-build-") as tmp:
             dockerfile = Path(tmp) / "Dockerfile"
@@ -120,7 +125,7 @@ class DockerDriver(RuntimeDriver):
         return tag
 
     def build_dockerfile(
-        self, spec: DeploySpec, source: Path, dockerfile: Path, tag: str, log_writer: LogWriter
+        self, spec: DeploySpec, source: Path, dockerfile: Path, tag: str, log_writer: LogSink
     ) -> None:
         """A `sdk: docker` space: its own Dockerfile, variables as build args, secrets as mounts."""
         text, dropped = without_syntax_directive((source / "Dockerfile").read_text(errors="replace"))
@@ -148,7 +153,7 @@ class DockerDriver(RuntimeDriver):
             )
 
     def build_sdk(
-        self, spec: DeploySpec, source: Path, dockerfile: Path, tag: str, log_writer: LogWriter
+        self, spec: DeploySpec, source: Path, dockerfile: Path, tag: str, log_writer: LogSink
     ) -> None:
         """A Gradio or Streamlit space: its SDK's template on the matching runtime image."""
         python = spec.python_version or self.settings.default_python_version
@@ -218,10 +223,7 @@ class DockerDriver(RuntimeDriver):
 
     def prune(self, keep: dict[int, set[int]], cache_limit: str) -> None:
         for space_id, builds in self.app_images().items():
-            wanted = keep.get(space_id, set())
-            if wanted:
-                older = [b for b in builds if b < max(wanted)]
-                wanted = wanted | ({max(older)} if older else set())
+            wanted = builds_to_keep(builds, keep.get(space_id, set()))
             for build_id, tag in builds.items():
                 if build_id in wanted:
                     continue

@@ -21,21 +21,24 @@ from collections.abc import Iterator
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from spacehub.agent.drivers.base import Instance, InstanceState, LaunchSpec, RuntimeDriver, Usage
+from spacehub.agent.drivers.base import (
+    DriverHost,
+    Instance,
+    InstanceState,
+    LaunchSpec,
+    RuntimeDriver,
+    Usage,
+    builds_to_keep,
+)
 from spacehub.agent.drivers.cgroups import process_group_usage
 from spacehub.build.errors import BuildFailed
-from spacehub.build.runtimes import python_minor
+from spacehub.build.logsink import LogSink
+from spacehub.build.runtimes import SDK_PACKAGES, python_minor
 from spacehub.queue.spec import DeploySpec
-from spacehub.state.logs import LogWriter
-
-if TYPE_CHECKING:
-    from spacehub.agent.context import AgentContext
 
 log = logging.getLogger(__name__)
-
-SDK_PACKAGES = {"gradio": "gradio", "streamlit": "streamlit"}
 
 
 def _free_port() -> int:
@@ -93,7 +96,7 @@ def app_process_environment(app_env: dict[str, str], build: Path, port: int) -> 
 
 
 class ProcessDriver(RuntimeDriver):
-    def __init__(self, agent: AgentContext):
+    def __init__(self, agent: DriverHost):
         self.agent = agent
         self.settings = agent.settings
         self.root = agent.settings.agent_dir / "process" / agent.host_id
@@ -102,9 +105,7 @@ class ProcessDriver(RuntimeDriver):
 
     # Build --------------------------------------------------------------------------------------
 
-    def _pip(
-        self, venv: Path, args: list[str], log_writer: LogWriter, constraint: Path | None = None
-    ) -> None:
+    def _pip(self, venv: Path, args: list[str], log_writer: LogSink, constraint: Path | None = None) -> None:
         # The host's pip and network settings, never the platform's own (SPACEHUB_*: its secrets).
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPACEHUB_")}
         env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
@@ -131,7 +132,7 @@ class ProcessDriver(RuntimeDriver):
         if proc.wait(timeout=self.settings.build_timeout) != 0:
             raise BuildFailed(f"pip {' '.join(args[:2])} failed:\n" + "\n".join(tail))
 
-    def _runtime(self, spec: DeploySpec, log_writer: LogWriter) -> tuple[Path, Path]:
+    def _runtime(self, spec: DeploySpec, log_writer: LogSink) -> tuple[Path, Path]:
         """A virtualenv with the pinned SDK, shared by every build of that SDK version."""
         minor = python_minor(spec.python_version or f"{sys.version_info.major}.{sys.version_info.minor}")
         host = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -162,7 +163,7 @@ class ProcessDriver(RuntimeDriver):
     def _build_dir(self, space_id: int, build_id: int) -> Path:
         return self.root / "builds" / str(space_id) / f"b{build_id}"
 
-    def build(self, spec: DeploySpec, source: Path, log_writer: LogWriter) -> str:
+    def build(self, spec: DeploySpec, source: Path, log_writer: LogSink) -> str:
         if spec.sdk not in SDK_PACKAGES:
             raise BuildFailed(
                 f"the process driver runs Gradio and Streamlit apps, not `sdk: {spec.sdk}`; "
@@ -374,10 +375,7 @@ class ProcessDriver(RuntimeDriver):
             if not space_dir.name.isdigit():
                 continue
             builds = sorted(int(p.name[1:]) for p in space_dir.iterdir() if p.name[1:].isdigit())
-            wanted = keep.get(int(space_dir.name), set())
-            if wanted:
-                older = [b for b in builds if b < max(wanted)]
-                wanted = wanted | ({max(older)} if older else set())
+            wanted = builds_to_keep(builds, keep.get(int(space_dir.name), set()))
             for build_id in builds:
                 if build_id not in wanted:
                     shutil.rmtree(space_dir / f"b{build_id}", ignore_errors=True)

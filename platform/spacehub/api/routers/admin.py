@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import asdict
 from typing import Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from spacehub.api.deps import AdminDep, CtxDep, SessionDep
-from spacehub.api.serializers import iso
-from spacehub.controller.accounts import create_account, find_account, issue_token, revoke_token
+from spacehub.controller import admin
+from spacehub.controller.accounts import revoke_token
+from spacehub.controller.admin import queue_views, retry_failed_job
+from spacehub.controller.context import ControllerContext
 from spacehub.controller.hosts import HostView, host_views, space_names
-from spacehub.db.models import Account, AccountKind, Membership, Token, TokenRole
-from spacehub.errors import BadRequest, NotFound
+from spacehub.controller.repos import find_repo
+from spacehub.controller.serializers import iso
+from spacehub.controller.spaces import move, pause, restart
+from spacehub.db.models import Account, RepoType, Space, Token, TokenRole
+from spacehub.errors import NotFound
+from spacehub.http.deps import AdminDep, CtxDep, SessionDep
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -42,7 +50,9 @@ class AccountPublic(BaseModel):
 
 class MemberAdd(BaseModel):
     user: str
-    role: Literal["admin", "write", "read"] = "write"
+    role: Literal["admin", "write", "read"] | None = Field(
+        None, description="The member's role; unset keeps an existing member's (`write` for a new one)."
+    )
 
 
 class TokenCreate(BaseModel):
@@ -90,13 +100,6 @@ def token_public(token: Token) -> TokenPublic:
     )
 
 
-def _account(session: SessionDep, name: str, kind: AccountKind | None = None) -> Account:
-    account = find_account(session, name)
-    if account is None or (kind is not None and account.kind != kind):
-        raise NotFound(f"no {kind.value if kind else 'account'} named {name!r}")
-    return account
-
-
 @router.get("/users", response_model=list[AccountPublic])
 def list_accounts(session: SessionDep, _: AdminDep) -> list[AccountPublic]:
     """Users and organizations."""
@@ -105,52 +108,41 @@ def list_accounts(session: SessionDep, _: AdminDep) -> list[AccountPublic]:
 
 @router.post("/users", response_model=AccountPublic, status_code=201)
 def create_user(body: UserCreate, session: SessionDep, _: AdminDep) -> AccountPublic:
-    account = create_account(
+    """Create a user; without a password, they log in to the web UI with a write token."""
+    account = admin.create_user(
         session, body.name, fullname=body.fullname, email=body.email, is_admin=body.is_admin
     )
     return account_public(account)
 
 
 @router.post("/users/{name}/disable", response_model=AccountPublic)
-def disable_user(name: str, session: SessionDep, _: AdminDep) -> AccountPublic:
-    """Disable a user: their tokens stop working at once."""
-    account = _account(session, name, AccountKind.USER)
-    account.disabled = True
-    return account_public(account)
+def disable_user(name: str, session: SessionDep, principal: AdminDep) -> AccountPublic:
+    """Disable a user: their tokens stop working and their browser sessions end, at once."""
+    return account_public(admin.set_disabled(session, principal.account, name, True))
 
 
 @router.post("/users/{name}/enable", response_model=AccountPublic)
-def enable_user(name: str, session: SessionDep, _: AdminDep) -> AccountPublic:
-    account = _account(session, name, AccountKind.USER)
-    account.disabled = False
-    return account_public(account)
+def enable_user(name: str, session: SessionDep, principal: AdminDep) -> AccountPublic:
+    """Let a disabled user back in (with tokens and a new login)."""
+    return account_public(admin.set_disabled(session, principal.account, name, False))
 
 
 @router.post("/orgs", response_model=AccountPublic, status_code=201)
 def create_org(body: OrgCreate, session: SessionDep, _: AdminDep) -> AccountPublic:
-    return account_public(create_account(session, body.name, kind=AccountKind.ORG, fullname=body.fullname))
+    """Create an organization."""
+    return account_public(admin.create_org(session, body.name, body.fullname))
 
 
 @router.post("/orgs/{org}/members", status_code=204)
 def add_member(org: str, body: MemberAdd, session: SessionDep, _: AdminDep) -> None:
     """Add a user to an organization (or change their role): `write` lets them own spaces there."""
-    organization = _account(session, org, AccountKind.ORG)
-    user = _account(session, body.user, AccountKind.USER)
-    membership = session.get(Membership, (organization.id, user.id))
-    if membership is None:
-        session.add(Membership(org_id=organization.id, user_id=user.id, role=body.role))
-    else:
-        membership.role = body.role
+    admin.add_member(session, org, body.user, body.role)
 
 
 @router.delete("/orgs/{org}/members/{user}", status_code=204)
 def remove_member(org: str, user: str, session: SessionDep, _: AdminDep) -> None:
-    membership = session.get(
-        Membership, (_account(session, org, AccountKind.ORG).id, _account(session, user).id)
-    )
-    if membership is None:
-        raise NotFound(f"{user} is not a member of {org}")
-    session.delete(membership)
+    """End a user's membership of an organization."""
+    admin.remove_member(session, org, user)
 
 
 class AllocationPublic(BaseModel):
@@ -261,10 +253,7 @@ def list_tokens(session: SessionDep, _: AdminDep) -> list[TokenPublic]:
 @router.post("/users/{name}/tokens", response_model=TokenCreated, status_code=201)
 def create_token(name: str, body: TokenCreate, session: SessionDep, _: AdminDep) -> TokenCreated:
     """Issue a token for a user. Its value is in this response only; spacehub keeps a digest."""
-    account = _account(session, name, AccountKind.USER)
-    if account.disabled:
-        raise BadRequest(f"{name} is disabled")
-    token, plaintext = issue_token(session, account, body.name, body.role)
+    token, plaintext = admin.issue_token_for(session, name, body.name, body.role)
     return TokenCreated(**token_public(token).model_dump(), token=plaintext)
 
 
@@ -272,3 +261,47 @@ def create_token(name: str, body: TokenCreate, session: SessionDep, _: AdminDep)
 def delete_token(token_id: int, session: SessionDep, _: AdminDep) -> TokenPublic:
     """Revoke a token; it stops working at once."""
     return token_public(revoke_token(session, token_id))
+
+
+class QueuePublic(BaseModel):
+    flavor: str
+    workers: int
+    waiting: int
+    running: list[dict[str, str | None]]
+    failed: list[dict[str, str]]
+
+
+@router.get("/queues", response_model=list[QueuePublic])
+def list_queues(ctx: CtxDep, _: AdminDep) -> list[QueuePublic]:
+    """Every flavor's queue as RQ's registries describe it: workers, waiting, running and failed jobs."""
+    return [QueuePublic(**asdict(view)) for view in queue_views(ctx)]
+
+
+@router.post("/queues/{flavor}/jobs/{job_id}/retry", status_code=204)
+def retry_job(flavor: str, job_id: str, ctx: CtxDep, _: AdminDep) -> None:
+    """Queue a failed job again."""
+    retry_failed_job(ctx, flavor, job_id)
+
+
+SPACE_ACTIONS: dict[str, Callable[[ControllerContext, Session, Space], object]] = {
+    "stop": pause,
+    "restart": restart,
+    "move": move,
+}
+
+
+@router.post("/spaces/{owner}/{name}/{action}", status_code=204)
+def space_action(
+    owner: str,
+    name: str,
+    action: Literal["stop", "restart", "move"],
+    ctx: CtxDep,
+    session: SessionDep,
+    _: AdminDep,
+) -> None:
+    """Stop (pause) any space, restart it, or move it to another host of its flavor (it serves from
+    its old host until the new one is healthy)."""
+    repo = find_repo(session, RepoType.SPACE, owner, name)
+    if repo is None or repo.space is None:
+        raise NotFound(f"no space {owner}/{name}")
+    SPACE_ACTIONS[action](ctx, session, repo.space)

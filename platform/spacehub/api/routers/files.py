@@ -1,9 +1,8 @@
-"""Repository content over the Hub API: preupload, commit, tree, paths-info, refs, resolve,
-validate-yaml. One code path for models, datasets and spaces."""
+"""Repository content over the Hub API: preupload, commit, tree, paths-info, refs, commits,
+resolve, validate-yaml. One code path for models, datasets and spaces (controller/files.py)."""
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import re
 import tempfile
@@ -17,30 +16,16 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from spacehub.api.deps import CtxDep, PrincipalDep, SessionDep, bearer_token, resolve_principal
 from spacehub.api.routers.repos import RepoTypePlural
-from spacehub.api.serializers import iso
-from spacehub.api.urls import public_base_url, repo_url
-from spacehub.controller.access import can_write
-from spacehub.controller.accounts import Principal
+from spacehub.controller import files
 from spacehub.controller.context import ControllerContext
+from spacehub.controller.files import FileAt, readable_git, writable_repo
 from spacehub.controller.listing import decode_cursor, encode_cursor
-from spacehub.controller.repos import get_readable_repo, open_git
-from spacehub.controller.spaces import handle_push
-from spacehub.db.models import Repo, RepoType
-from spacehub.errors import (
-    BadRequest,
-    EntryNotFound,
-    Forbidden,
-    PayloadTooLarge,
-    RevisionNotFound,
-    SpacehubError,
-)
-from spacehub.repos.commits import CommitError, CommitPlan, add_operation, apply_plan, plan_from_json
-from spacehub.repos.git import DEFAULT_BRANCH, GitRepo, TreeEntry
-from spacehub.repos.ndjson import NdjsonError, NdjsonReader
-from spacehub.spec.config import ConfigError, load_space_config
-from spacehub.spec.frontmatter import FrontMatterError, parse_front_matter
+from spacehub.controller.repos import open_git
+from spacehub.db.models import RepoType
+from spacehub.errors import BadRequest, PayloadTooLarge
+from spacehub.http.deps import CtxDep, PrincipalDep, SessionDep, bearer_token, resolve_principal
+from spacehub.http.urls import public_base_url, repo_url
 
 router = APIRouter(tags=["files"])
 
@@ -52,44 +37,17 @@ ACTIVE_TYPES = re.compile(
 )
 
 
-def split_revision(git: GitRepo, raw_tail: str) -> tuple[str, str, str]:
-    """(revision, commit id, path) from `{revision}/{path}` as it came in the URL.
-
-    Clients quote slashes in revisions (`refs%2Fpr%2F1`); others do not, so when the first segment
-    names no revision, longer prefixes are tried."""
-    segments = raw_tail.split("/")
-    for count in range(1, len(segments) + 1):
-        revision = unquote("/".join(segments[:count]))
-        sha = git.resolve(revision) if revision else None
-        if sha is not None:
-            return revision, sha, unquote("/".join(segments[count:]))
-    raise RevisionNotFound(f"Invalid rev id: {unquote(segments[0])}")
-
-
 def raw_tail(request: Request, marker: str) -> str:
     """The part of the raw (still percent-encoded) URL path after `marker`."""
     raw = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
     return raw.split(marker, 1)[1] if marker in raw else ""
 
 
-def entry_json(entry: TreeEntry, last_commit: dict[str, Any] | None = None) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "type": "file" if entry.type == "blob" else "directory",
-        "oid": entry.oid,
-        "size": entry.size,
-        "path": entry.path,
-    }
-    if last_commit is not None:
-        item["lastCommit"] = last_commit
-    return item
-
-
-def last_commit_of(git: GitRepo, sha: str, path: str) -> dict[str, Any] | None:
-    out = git.run("log", "-1", "--format=%H", sha, "--", path).decode().strip()
-    if not out:
-        return None
-    info = git.commit_info(out)
-    return {"id": info.sha, "title": info.title, "date": iso(info.date)}
+def next_link(request: Request, offset: int) -> str:
+    """The `Link` header of a paginated answer whose next page starts at `offset`."""
+    params = dict(request.query_params)
+    params["cursor"] = encode_cursor(offset)
+    return f'<{public_base_url(request)}{request.url.path}?{urlencode(params)}>; rel="next"'
 
 
 # Preupload ---------------------------------------------------------------------------------------
@@ -120,24 +78,7 @@ def preupload(
     """Every file is `regular`: sent inline in the commit, stored in git. `oid` is the blob id of
     the file already at that path, so clients skip unchanged files."""
     repo = writable_repo(session, principal, type_plural.repo_type, owner, name)
-    git = open_git(ctx.settings, repo)
-    sha = git.resolve(revision)
-    existing = {e.path: e.oid for e in git.files(sha)} if sha else {}
-    files = []
-    for item in body.files:
-        path = item.path.strip("/")
-        ignored = path == ".git" or path.startswith(".git/")
-        files.append(
-            {"path": item.path, "uploadMode": "regular", "shouldIgnore": ignored, "oid": existing.get(path)}
-        )
-    return {"files": files, "commitOid": sha}
-
-
-def writable_repo(session: Any, principal: Principal, type: RepoType, owner: str, name: str) -> Repo:
-    repo = get_readable_repo(session, principal, type, owner, name)
-    if not can_write(session, principal, repo):
-        raise Forbidden(f"you need a write token with access to {repo.full_name}")
-    return repo
+    return files.preupload(open_git(ctx.settings, repo), revision, [item.path for item in body.files])
 
 
 # Commit ------------------------------------------------------------------------------------------
@@ -161,11 +102,10 @@ async def commit(
     ctx: ControllerContext = request.app.state.ctx
     if create_pr not in (None, "", "0", "false"):
         raise BadRequest("pull requests are not supported: commit to a branch")
-    repo_id, git = await run_in_threadpool(
-        _commit_target, ctx, bearer_token(request), type_plural, owner, name
-    )
+    token = bearer_token(request)
+    spool = await run_in_threadpool(_commit_target, ctx, token, type_plural.repo_type, owner, name)
     limit = ctx.settings.max_body_size
-    with tempfile.TemporaryDirectory(prefix="commit-", dir=git.path) as tmp:
+    with tempfile.TemporaryDirectory(prefix="commit-", dir=spool) as tmp:
         payload = Path(tmp) / "payload"
         size = 0
         with payload.open("wb") as handle:
@@ -175,14 +115,9 @@ async def commit(
                     raise PayloadTooLarge(f"the commit is larger than {limit} bytes")
                 handle.write(chunk)
         is_json = request.headers.get("content-type", "").startswith("application/json")
-        sha = await run_in_threadpool(
-            _apply_commit, ctx, bearer_token(request), repo_id, payload, unquote(revision), is_json
+        sha, url = await run_in_threadpool(
+            _apply_commit, ctx, request, token, type_plural.repo_type, owner, name, payload, is_json
         )
-    base = public_base_url(request)
-    with ctx.session() as session:
-        repo = session.get(Repo, repo_id)
-        assert repo is not None
-        url = repo_url(base, repo)
     return JSONResponse(
         {
             "success": True,
@@ -194,66 +129,32 @@ async def commit(
     )
 
 
-def _commit_target(
-    ctx: ControllerContext, token: str | None, type_plural: RepoTypePlural, owner: str, name: str
-) -> tuple[int, GitRepo]:
+def _commit_target(ctx: ControllerContext, token: str | None, type: RepoType, owner: str, name: str) -> Path:
+    """Check, before reading the body, that the caller may commit; where to spool the body."""
     with ctx.session() as session:
         principal = resolve_principal(ctx, session, token)
-        repo = writable_repo(session, principal, type_plural.repo_type, owner, name)
-        return repo.id, open_git(ctx.settings, repo)
+        return files.staging_dir(ctx, writable_repo(session, principal, type, owner, name))
 
 
 def _apply_commit(
-    ctx: ControllerContext, token: str | None, repo_id: int, payload: Path, branch: str, is_json: bool
-) -> str:
+    ctx: ControllerContext,
+    request: Request,
+    token: str | None,
+    type: RepoType,
+    owner: str,
+    name: str,
+    payload: Path,
+    is_json: bool,
+) -> tuple[str, str]:
+    branch = unquote(request.path_params["revision"])
     with ctx.session() as session:
         principal = resolve_principal(ctx, session, token)
-        repo = session.get(Repo, repo_id)
-        assert repo is not None
-        git = open_git(ctx.settings, repo)
-        if git.resolve(f"refs/tags/{branch}") or (len(branch) == 40 and git.resolve(branch) == branch):
-            raise BadRequest(f"{branch!r} is not a branch: commits go to branches")
-        max_file = ctx.settings.max_repo_file_size
-        try:
-            plan = _read_plan(git, payload, is_json, max_file)
-            if branch != DEFAULT_BRANCH and git.head(branch) is None:
-                raise CommitError(f"branch {branch!r} does not exist", 404, "RevisionNotFound")
-            sha = apply_plan(git, plan, branch, principal.author)
-        except CommitError as exc:
-            raise SpacehubError(exc.message, error_code=exc.code, status_code=exc.status) from None
-        except NdjsonError as exc:
-            raise BadRequest(str(exc)) from None
-        if branch == DEFAULT_BRANCH:
-            handle_push(ctx, session, repo)
-        return sha
+        repo = writable_repo(session, principal, type, owner, name)
+        sha = files.apply_commit(ctx, session, principal, repo, payload, branch, is_json=is_json)
+        return sha, repo_url(public_base_url(request), repo)
 
 
-def _read_plan(git: GitRepo, payload: Path, is_json: bool, max_file: int) -> CommitPlan:
-    if is_json:
-        try:
-            body = json.loads(payload.read_bytes())
-        except json.JSONDecodeError as exc:
-            raise BadRequest(f"the commit payload is not JSON: {exc.msg}") from None
-        if not isinstance(body, dict):
-            raise BadRequest("the commit payload must be a JSON object")
-        return plan_from_json(body, git, max_file)
-    plan = CommitPlan()
-    reader = NdjsonReader(payload.parent)
-    seen_header = False
-    with payload.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            for entry in reader.feed(chunk):
-                seen_header = seen_header or (isinstance(entry, dict) and entry.get("key") == "header")
-                add_operation(plan, git, entry, max_file)
-    for entry in reader.close():
-        seen_header = seen_header or (isinstance(entry, dict) and entry.get("key") == "header")
-        add_operation(plan, git, entry, max_file)
-    if not seen_header:
-        raise BadRequest('the commit payload must start with a {"key": "header"} line')
-    return plan
-
-
-# Tree, paths-info, refs --------------------------------------------------------------------------
+# Tree, paths-info, refs, commits -----------------------------------------------------------------
 
 
 @router.get("/api/{type_plural}/{owner}/{name}/tree/{tail:path}", summary="List files and folders")
@@ -272,28 +173,18 @@ def tree(
     cursor: str | None = None,
 ) -> Response:
     """Entries under a path at a revision, paginated with a `Link: <...>; rel="next"` header."""
-    repo = get_readable_repo(session, principal, type_plural.repo_type, owner, name)
-    git = open_git(ctx.settings, repo)
-    tail_raw = raw_tail(request, "/tree/")
-    if unquote(tail_raw.split("/")[0]) == DEFAULT_BRANCH and not git.branches():
-        return JSONResponse([])  # a new, empty repository: its default branch has no files yet
-    _revision, sha, path = split_revision(git, tail_raw)
-    path = path.strip("/")
-    if path:
-        entry = git.entry(sha, path)
-        if entry is None or entry.type != "tree":
-            raise EntryNotFound(f"{path} does not exist at {sha[:12]}")
-    entries = git.tree(sha, path, recursive=recursive)
-    page_size = min(limit or TREE_PAGE, TREE_PAGE_EXPANDED if expand else TREE_PAGE)
+    git = readable_git(ctx, session, principal, type_plural.repo_type, owner, name)
+    size = min(limit or TREE_PAGE, TREE_PAGE_EXPANDED if expand else TREE_PAGE)
     start = decode_cursor(cursor)
-    page = entries[start : start + page_size]
-    items = [entry_json(e, last_commit_of(git, sha, e.path) if expand else None) for e in page]
-    headers = {"X-Repo-Commit": sha}
-    if start + page_size < len(entries):
-        params = dict(request.query_params)
-        params["cursor"] = encode_cursor(start + page_size)
-        headers["Link"] = f'<{public_base_url(request)}{request.url.path}?{urlencode(params)}>; rel="next"'
-    return JSONResponse(items, headers=headers)
+    page = files.tree_page(
+        git, raw_tail(request, "/tree/"), recursive=recursive, expand=expand, start=start, size=size
+    )
+    if page is None:
+        return JSONResponse([])  # a new, empty repository: its default branch has no files yet
+    headers = {"X-Repo-Commit": page.commit}
+    if page.more:
+        headers["Link"] = next_link(request, start + size)
+    return JSONResponse(page.items, headers=headers)
 
 
 @router.post("/api/{type_plural}/{owner}/{name}/paths-info/{revision:path}", summary="Info about given paths")
@@ -310,34 +201,14 @@ async def paths_info(
         paths = [str(p) for p in form.getlist("paths")]
         expand = str(form.get("expand", "")).lower() in ("1", "true")
     ctx: ControllerContext = request.app.state.ctx
-    return await run_in_threadpool(
-        _paths_info, ctx, bearer_token(request), type_plural, owner, name, unquote(revision), paths, expand
-    )
 
+    def find() -> list[dict[str, Any]]:
+        with ctx.session() as session:
+            principal = resolve_principal(ctx, session, bearer_token(request))
+            git = readable_git(ctx, session, principal, type_plural.repo_type, owner, name)
+            return files.paths_info(git, unquote(revision), paths, expand)
 
-def _paths_info(
-    ctx: ControllerContext,
-    token: str | None,
-    type_plural: RepoTypePlural,
-    owner: str,
-    name: str,
-    revision: str,
-    paths: list[str],
-    expand: bool,
-) -> list[dict[str, Any]]:
-    with ctx.session() as session:
-        principal = resolve_principal(ctx, session, token)
-        repo = get_readable_repo(session, principal, type_plural.repo_type, owner, name)
-        git = open_git(ctx.settings, repo)
-        sha = git.resolve(revision)
-        if sha is None:
-            raise RevisionNotFound(f"Invalid rev id: {revision}")
-        found = []
-        for path in paths:
-            entry = git.entry(sha, path.strip("/")) if path.strip("/") else None
-            if entry is not None:
-                found.append(entry_json(entry, last_commit_of(git, sha, entry.path) if expand else None))
-        return found
+    return await run_in_threadpool(find)
 
 
 @router.get("/api/{type_plural}/{owner}/{name}/refs", summary="Branches and tags")
@@ -349,20 +220,7 @@ def refs(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> dict[str, Any]:
-    repo = get_readable_repo(session, principal, type_plural.repo_type, owner, name)
-    git = open_git(ctx.settings, repo)
-
-    def listing(refs: dict[str, str], kind: str) -> list[dict[str, str]]:
-        return [
-            {"name": n, "ref": f"refs/{kind}/{n}", "targetCommit": sha} for n, sha in sorted(refs.items())
-        ]
-
-    return {
-        "branches": listing(git.branches(), "heads"),
-        "tags": listing(git.tags(), "tags"),
-        "converts": [],
-        "pullRequests": [],
-    }
+    return files.refs(readable_git(ctx, session, principal, type_plural.repo_type, owner, name))
 
 
 @router.get("/api/{type_plural}/{owner}/{name}/commits/{revision:path}", summary="Commit history")
@@ -379,30 +237,10 @@ def commits(
     cursor: str | None = None,
 ) -> Response:
     """Commits reachable from a revision, newest first, paginated with `Link` headers."""
-    repo = get_readable_repo(session, principal, type_plural.repo_type, owner, name)
-    git = open_git(ctx.settings, repo)
-    sha = git.resolve(unquote(revision))
-    if sha is None:
-        raise RevisionNotFound(f"Invalid rev id: {unquote(revision)}")
-    page_size = min(limit or 50, 500)
-    start = decode_cursor(cursor)
-    history = git.log(sha, limit=page_size + 1, skip=start)
-    items = [
-        {
-            "id": c.sha,
-            "title": c.title,
-            "message": c.message,
-            "date": iso(c.date),
-            "authors": [{"user": c.author}],
-        }
-        for c in history[:page_size]
-    ]
-    headers = {}
-    if len(history) > page_size:
-        params = dict(request.query_params)
-        params["cursor"] = encode_cursor(start + page_size)
-        headers["Link"] = f'<{public_base_url(request)}{request.url.path}?{urlencode(params)}>; rel="next"'
-    return JSONResponse(items, headers=headers)
+    git = readable_git(ctx, session, principal, type_plural.repo_type, owner, name)
+    size, start = min(limit or 50, 500), decode_cursor(cursor)
+    page = files.history(git, unquote(revision), start=start, size=size)
+    return JSONResponse(page.items, headers={"Link": next_link(request, start + size)} if page.more else {})
 
 
 # Resolve -----------------------------------------------------------------------------------------
@@ -426,34 +264,33 @@ def _add_resolve_routes(prefix: str, type: RepoType) -> None:
     ) -> Response:
         """The file's bytes, with `X-Repo-Commit`, `ETag` (the git blob id), `Content-Length` and
         `Range` support; 404s carry `X-Error-Code` (RepoNotFound, RevisionNotFound, EntryNotFound)."""
-        repo = get_readable_repo(session, principal, type, owner, name)
-        git = open_git(ctx.settings, repo)
-        _revision, sha, path = split_revision(git, raw_tail(request, "/resolve/"))
-        entry = git.entry(sha, path.strip("/")) if path.strip("/") else None
-        if entry is None or entry.type != "blob":
+        git = readable_git(ctx, session, principal, type, owner, name)
+        sha, path, found = files.find_file(git, raw_tail(request, "/resolve/"))
+        if found is None:
             message = f"{path} does not exist at {sha[:12]}"
             return JSONResponse(
                 {"error": message},
                 status_code=404,
                 headers={"X-Error-Code": "EntryNotFound", "X-Error-Message": message, "X-Repo-Commit": sha},
             )
-        return file_response(request, git, entry, sha)
+        return file_response(request, found)
 
 
-def file_response(request: Request, git: GitRepo, entry: TreeEntry, sha: str) -> Response:
-    media_type = mimetypes.guess_type(entry.path)[0] or "application/octet-stream"
+def file_response(request: Request, found: FileAt) -> Response:
+    """A repository's file, as a download that never runs as a page of the hub."""
+    media_type = mimetypes.guess_type(found.path)[0] or "application/octet-stream"
     if ACTIVE_TYPES.match(media_type):
         media_type = "text/plain"
     headers = {
-        "X-Repo-Commit": sha,
-        "ETag": f'"{entry.oid}"',
+        "X-Repo-Commit": found.commit,
+        "ETag": f'"{found.oid}"',
         "Accept-Ranges": "bytes",
-        "Content-Disposition": f"inline; filename*=UTF-8''{quote(entry.path.rsplit('/', 1)[-1])}",
+        "Content-Disposition": f"inline; filename*=UTF-8''{quote(found.path.rsplit('/', 1)[-1])}",
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "sandbox",
         "Cache-Control": "private, max-age=0, must-revalidate",
     }
-    size = entry.size
+    size = found.size
     start, end = 0, size - 1
     status = 200
     if (wanted := request.headers.get("range")) and size:
@@ -468,10 +305,7 @@ def file_response(request: Request, git: GitRepo, entry: TreeEntry, sha: str) ->
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=media_type)
     return StreamingResponse(
-        _limited(git.stream_blob(entry.oid, start), length),
-        status_code=status,
-        headers=headers,
-        media_type=media_type,
+        _limited(found.chunks(start), length), status_code=status, headers=headers, media_type=media_type
     )
 
 
@@ -507,14 +341,9 @@ class ValidateYaml(BaseModel):
 @router.post("/api/validate-yaml", summary="Check a README's front matter")
 def validate_yaml(body: ValidateYaml) -> JSONResponse:
     """200 with `warnings` when the front matter is usable, 400 with `errors` naming the line."""
-    try:
-        if body.repoType.removesuffix("s") == "space":
-            load_space_config(body.content)
-        else:
-            parse_front_matter(body.content)
-    except (ConfigError, FrontMatterError) as exc:
-        message = exc.message if isinstance(exc, ConfigError) else str(exc)
-        return JSONResponse({"errors": [{"message": message}], "warnings": []}, status_code=400)
+    problem = files.front_matter_problem(body.content, body.repoType)
+    if problem is not None:
+        return JSONResponse({"errors": [{"message": problem}], "warnings": []}, status_code=400)
     return JSONResponse({"errors": [], "warnings": []})
 
 

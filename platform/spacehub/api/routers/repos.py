@@ -9,31 +9,25 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
-from spacehub.api.deps import CtxDep, PrincipalDep, SessionDep, UserDep
-from spacehub.api.serializers import repo_info
-from spacehub.api.urls import app_url, public_base_url, repo_url
 from spacehub.controller.access import can_write
 from spacehub.controller.context import ControllerContext
 from spacehub.controller.listing import PAGE_SIZE, decode_cursor, encode_cursor, visible_repos
 from spacehub.controller.repos import (
     copy_repo,
     create_repo,
-    delete_repo_storage,
     get_readable_repo,
     move_repo,
     parse_repo_type,
 )
-from spacehub.controller.spaces import (
-    after_move,
-    delete_space,
-    duplicate_space,
-    publish,
-    validate_sleep_time,
-)
+from spacehub.controller.serializers import repo_info
+from spacehub.controller.space_repos import after_move, duplicate_space, remove_repo
+from spacehub.controller.space_settings import set_private
+from spacehub.controller.spaces import publish, validate_sleep_time
 from spacehub.db.models import Repo, RepoType
 from spacehub.errors import BadRequest, Conflict, Forbidden, RevisionNotFound, Unsupported
+from spacehub.http.deps import CtxDep, PrincipalDep, SessionDep, UserDep
+from spacehub.http.urls import public_base_url, repo_url, space_app_url
 
 router = APIRouter(tags=["repos"])
 
@@ -121,14 +115,6 @@ def delete(body: RepoDelete, ctx: CtxDep, session: SessionDep, principal: UserDe
         raise Forbidden(f"you may not delete {repo.full_name}")
     remove_repo(ctx, session, repo)
     return {}
-
-
-def remove_repo(ctx: ControllerContext, session: Session, repo: Repo) -> None:
-    if repo.space is not None:
-        delete_space(ctx, session, repo.space)
-    session.delete(repo)
-    session.flush()
-    delete_repo_storage(ctx.settings, repo)
 
 
 class EnvEntryIn(BaseModel):
@@ -244,11 +230,9 @@ def update_settings(
     if body.visibility == "protected":
         raise BadRequest("`protected` visibility is not supported: use public or private")
     if body.visibility is not None:
-        repo.private = body.visibility == "private"
+        set_private(ctx, repo, body.visibility == "private")
     elif body.private is not None:
-        repo.private = body.private
-    if repo.space is not None:
-        publish(ctx, repo.space)
+        set_private(ctx, repo, body.private)
     return {}
 
 
@@ -331,7 +315,7 @@ def _info(
     ctx: ControllerContext, repo: Repo, request: Request, revision: str | None, with_files: bool = True
 ) -> dict[str, Any]:
     base = public_base_url(request)
-    host = app_url(ctx.settings, repo.space, base) if repo.space is not None else None
+    host = space_app_url(ctx.settings, repo.space, base) if repo.space is not None else None
     info = repo_info(ctx, repo, base_url=base, revision=revision, app_host=host, with_files=with_files)
     if revision is not None and info["sha"] is None:
         raise RevisionNotFound(f"Invalid rev id: {revision}")

@@ -10,22 +10,19 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from spacehub.api.deps import CtxDep, PrincipalDep, SessionDep, UserDep, request_principal
-from spacehub.api.serializers import secrets_json, space_runtime, variables_json
-from spacehub.api.urls import app_url, public_base_url
-from spacehub.controller import environment
-from spacehub.controller.access import can_write
-from spacehub.controller.buildlogs import read_persisted
+from spacehub.controller.access import app_link, can_write
 from spacehub.controller.context import ControllerContext
+from spacehub.controller.logs import follow_log, log_source
 from spacehub.controller.repos import get_readable_repo
-from spacehub.controller.spaces import pause, redeploy_if_deployed, restart, set_sleep_time
-from spacehub.db.models import Build, RepoType, Space, SpaceSecret, SpaceVariable
+from spacehub.controller.serializers import secrets_json, space_runtime, variables_json
+from spacehub.controller.space_settings import change_hardware, delete_environment, put_environment
+from spacehub.controller.spaces import pause, restart, set_sleep_time
+from spacehub.db.models import RepoType, Space
 from spacehub.errors import BadRequest, Forbidden, RepoNotFound, Unsupported
-from spacehub.signing import derive_key, sign
-from spacehub.state.logs import LogLine, read_stream
+from spacehub.http.deps import CtxDep, PrincipalDep, SessionDep, UserDep, request_principal
+from spacehub.http.urls import public_base_url, space_app_url
 
 router = APIRouter(tags=["spaces"])
 
@@ -56,7 +53,7 @@ WritableSpace = Annotated[Space, Depends(get_writable_space)]
 
 
 def runtime_of(ctx: ControllerContext, space: Space, request: Request) -> dict[str, Any]:
-    return space_runtime(ctx, space, app_url(ctx.settings, space, public_base_url(request)))
+    return space_runtime(ctx, space, space_app_url(ctx.settings, space, public_base_url(request)))
 
 
 @router.get("/api/spaces/hardware", summary="Hardware flavors")
@@ -72,7 +69,10 @@ def runtime(space: ReadableSpace, request: Request, ctx: CtxDep) -> dict[str, An
 
 @router.get("/api/spaces/{owner}/{name}/host", summary="The app's URL")
 def host(space: ReadableSpace, request: Request, ctx: CtxDep) -> dict[str, Any]:
-    return {"host": app_url(ctx.settings, space, public_base_url(request)), "subdomain": space.subdomain}
+    return {
+        "host": space_app_url(ctx.settings, space, public_base_url(request)),
+        "subdomain": space.subdomain,
+    }
 
 
 class HardwareRequest(BaseModel):
@@ -88,9 +88,7 @@ def request_hardware(
         raise BadRequest(f"unknown hardware {body.flavor!r}; see GET /api/spaces/hardware")
     if body.sleepTimeSeconds is not None:
         set_sleep_time(ctx, space, body.sleepTimeSeconds)
-    if body.flavor != space.hardware:
-        space.hardware = body.flavor
-        redeploy_if_deployed(ctx, session, space)
+    change_hardware(ctx, session, space, body.flavor)
     return runtime_of(ctx, space, request)
 
 
@@ -106,8 +104,6 @@ def sleep_time(body: SleepTimeRequest, space: WritableSpace, request: Request, c
 
 @router.post("/api/spaces/{owner}/{name}/pause", summary="Stop the app until restarted")
 def pause_space(space: WritableSpace, request: Request, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
-    if space.sdk == "static":
-        raise BadRequest("static spaces cannot be paused: they run no app")
     pause(ctx, session, space)
     return runtime_of(ctx, space, request)
 
@@ -137,15 +133,13 @@ def list_secrets(space: WritableSpace, session: SessionDep) -> dict[str, Any]:
 
 @router.post("/api/spaces/{owner}/{name}/secrets", summary="Add or update a secret (restarts the app)")
 def add_secret(body: EnvEntry, space: WritableSpace, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
-    environment.upsert(session, SpaceSecret, space, body.key, body.value, body.description)
-    redeploy_if_deployed(ctx, session, space)
+    put_environment(ctx, session, space, "secrets", body.key, body.value, body.description)
     return {}
 
 
 @router.delete("/api/spaces/{owner}/{name}/secrets", summary="Delete a secret (restarts the app)")
 def delete_secret(body: EnvKey, space: WritableSpace, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
-    environment.remove(session, SpaceSecret, space, body.key)
-    redeploy_if_deployed(ctx, session, space)
+    delete_environment(ctx, session, space, "secrets", body.key)
     return {}
 
 
@@ -156,15 +150,13 @@ def list_variables(space: ReadableSpace, session: SessionDep) -> dict[str, Any]:
 
 @router.post("/api/spaces/{owner}/{name}/variables", summary="Add or update a variable (restarts the app)")
 def add_variable(body: EnvEntry, space: WritableSpace, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
-    environment.upsert(session, SpaceVariable, space, body.key, body.value, body.description)
-    redeploy_if_deployed(ctx, session, space)
+    put_environment(ctx, session, space, "variables", body.key, body.value, body.description)
     return variables_json(session, space)
 
 
 @router.delete("/api/spaces/{owner}/{name}/variables", summary="Delete a variable (restarts the app)")
 def delete_variable(body: EnvKey, space: WritableSpace, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
-    environment.remove(session, SpaceVariable, space, body.key)
-    redeploy_if_deployed(ctx, session, space)
+    delete_environment(ctx, session, space, "variables", body.key)
     return variables_json(session, space)
 
 
@@ -177,9 +169,7 @@ def app_token(
 ) -> dict[str, Any]:
     """Signed access to this space's app (the `__sign` query parameter), so that a browser opens a
     private app without the user's token ever reaching the app."""
-    key = derive_key(ctx.settings.resolved_internal_token)
-    claims = {"sub": f"/spaces/{space.repo.full_name}", "space": space.repo_id, "user": principal.name}
-    token, exp = sign(claims, key, expires_in)
+    token, exp = app_link(ctx.settings, principal, space.repo, expires_in)
     return {"token": token, "accessToken": token, "exp": exp}
 
 
@@ -201,8 +191,9 @@ for _feature in ("dev-mode", "volumes", "storage", "replicas"):
 # Logs --------------------------------------------------------------------------------------------
 
 
-def sse_event(line: LogLine) -> bytes:
-    payload = json.dumps({"data": line.text + "\n", "timestamp": line.timestamp})
+def sse_event(text: str, timestamp: str) -> bytes:
+    """One log line as the Hub's log endpoints send it."""
+    payload = json.dumps({"data": text + "\n", "timestamp": timestamp})
     return f"data: {payload}\n\n".encode()
 
 
@@ -212,13 +203,7 @@ def _log_source(
     """(Redis key to follow, build id) for the logs of a space the caller may read."""
     with ctx.session() as session:
         principal = request_principal(ctx, session, request)
-        space = readable_space(session, principal, owner, name)
-        if kind == "run":
-            return ctx.keys.run_log(space.repo_id), None
-        build_id = space.current_build_id or session.scalar(
-            select(Build.id).where(Build.space_id == space.repo_id).order_by(Build.id.desc()).limit(1)
-        )
-        return (ctx.keys.build_log(build_id) if build_id else ""), build_id
+        return log_source(ctx, session, readable_space(session, principal, owner, name), kind)
 
 
 @router.get(
@@ -240,16 +225,8 @@ async def logs(
     key, build_id = await run_in_threadpool(_log_source, ctx, request, owner, name, kind)
 
     async def events() -> AsyncIterator[bytes]:
-        if not key:
-            return
-        if build_id is not None:
-            persisted = await run_in_threadpool(read_persisted, ctx.settings, build_id)
-            if persisted is not None:
-                for line in persisted[-tail:] if tail else persisted:
-                    yield sse_event(line)
-                return
-        async for item in read_stream(request.app.state.aredis, key, follow=True, tail=tail):
-            yield KEEPALIVE if item is None else sse_event(item)
+        async for item in follow_log(ctx, request.app.state.aredis, key, build_id, tail):
+            yield KEEPALIVE if item is None else sse_event(item.text, item.timestamp)
 
     return StreamingResponse(
         events(),

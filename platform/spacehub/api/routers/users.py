@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from spacehub.api.deps import SessionDep, UserDep
-from spacehub.api.serializers import iso
+from spacehub.controller.serializers import iso
 from spacehub.db.models import Account, Membership, Token
 from spacehub.errors import Unauthorized
+from spacehub.http.deps import SessionDep, UserDep
 
 router = APIRouter(tags=["users"])
 

@@ -1,4 +1,5 @@
-"""The controller: hub-compatible API, git smart HTTP, web UI and admin, behind the edge proxy."""
+"""The controller process's ASGI app: the hub-compatible API, git smart HTTP, the web UI and admin,
+behind the edge proxy; and the controller's background loops (reports, reconciler)."""
 
 from __future__ import annotations
 
@@ -15,17 +16,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spacehub import __version__
-from spacehub.api.errors import install_error_handlers
 from spacehub.api.routers import admin, files, git, internal, repos, spaces, users
 from spacehub.config import Settings
 from spacehub.controller.accounts import ensure_admin
 from spacehub.controller.context import ControllerContext
 from spacehub.controller.events import consume_events
 from spacehub.controller.reconciler import Reconciler
+from spacehub.http.errors import install_error_handlers
 from spacehub.web import account as web_account
 from spacehub.web import admin as web_admin
 from spacehub.web import browse as web_browse
 from spacehub.web import manage as web_manage
+from spacehub.web.deps import error_page
 from spacehub.web.render import STATIC_DIR
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class DateHeader:
 
 
 def start_background(ctx: ControllerContext) -> tuple[threading.Event, list[threading.Thread]]:
+    """Apply agents' reports and reconcile desired and actual state, until the event is set."""
     stop = threading.Event()
     threads = [
         threading.Thread(target=consume_events, args=(ctx, stop), name="events", daemon=True),
@@ -103,7 +106,7 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    install_error_handlers(app)
+    install_error_handlers(app, error_page)
     app.add_middleware(DateHeader)
 
     @app.get("/healthz", include_in_schema=False)

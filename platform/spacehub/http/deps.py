@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the controller context, a database session, and who is calling."""
+"""FastAPI dependencies the API and the pages share: the controller context, a database session,
+and who is calling (a token, or a browser's signed-in session)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from sqlalchemy.orm import Session
 
 from spacehub.controller.accounts import ANONYMOUS, Principal, authenticate
 from spacehub.controller.context import ControllerContext
-from spacehub.db.models import TokenRole
+from spacehub.db.models import Account, TokenRole
 from spacehub.errors import Forbidden, Unauthorized
+from spacehub.http.sessions import SESSION_COOKIE, read_session
 
 INTERNAL = Principal(account=None, internal=True)
 
 
 def get_ctx(request: Request) -> ControllerContext:
+    """The controller's services, set up once per process."""
     ctx: ControllerContext = request.app.state.ctx
     return ctx
 
@@ -28,6 +31,7 @@ CtxDep = Annotated[ControllerContext, Depends(get_ctx)]
 
 
 def get_session(ctx: CtxDep) -> Iterator[Session]:
+    """A database session for one request, committed before its response."""
     with ctx.session() as session:
         yield session
 
@@ -55,7 +59,19 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
+def browser_account(ctx: ControllerContext, session: Session, request: Request) -> Account | None:
+    """The signed-in account of a browser request, if its session is valid and the account enabled."""
+    found = read_session(ctx.settings.resolved_internal_token, request.cookies.get(SESSION_COOKIE))
+    if found is None:
+        return None
+    account = session.get(Account, found[0])
+    if account is None or account.disabled or account.session_epoch != found[1]:
+        return None
+    return account
+
+
 def resolve_principal(ctx: ControllerContext, session: Session, token: str | None) -> Principal:
+    """Who holds `token`: anonymous without one, spacehub's own components, or an account."""
     if token is None:
         return ANONYMOUS
     if hmac.compare_digest(token, ctx.settings.resolved_internal_token):
@@ -71,8 +87,6 @@ def request_principal(ctx: ControllerContext, session: Session, request: Request
     pages (their scripts read runtimes and logs; every change goes through forms with CSRF tokens)."""
     token = bearer_token(request)
     if token is None and request.method in ("GET", "HEAD"):
-        from spacehub.web.deps import browser_account
-
         account = browser_account(ctx, session, request)
         if account is not None:
             return Principal(account=account, role=TokenRole.READ)
@@ -80,6 +94,7 @@ def request_principal(ctx: ControllerContext, session: Session, request: Request
 
 
 def get_principal(request: Request, ctx: CtxDep, session: SessionDep) -> Principal:
+    """Who a request comes from (see `request_principal`)."""
     return request_principal(ctx, session, request)
 
 
@@ -87,6 +102,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 def require_user(principal: PrincipalDep) -> Principal:
+    """The caller, who must have a token."""
     if principal.account is None and not principal.internal:
         raise Unauthorized("this endpoint needs a token (Authorization: Bearer <token>)")
     return principal
@@ -96,6 +112,7 @@ UserDep = Annotated[Principal, Depends(require_user)]
 
 
 def require_admin(principal: UserDep) -> Principal:
+    """The caller, who must be an administrator."""
     if not principal.is_admin:
         raise Forbidden("this endpoint is for administrators")
     return principal
@@ -105,6 +122,7 @@ AdminDep = Annotated[Principal, Depends(require_admin)]
 
 
 def require_internal(principal: PrincipalDep) -> Principal:
+    """The caller, who must be one of spacehub's own components (internal token)."""
     if not principal.internal:
         raise Forbidden("this endpoint is for spacehub's own components")
     return principal

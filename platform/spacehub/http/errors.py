@@ -1,8 +1,11 @@
-"""One place that turns errors into responses the Hugging Face clients understand."""
+"""One place that turns errors into responses: JSON with `X-Error-Code` / `X-Error-Message` as the
+Hugging Face clients understand them, or, for a browser on the hub's pages, the page the web layer
+renders."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -17,6 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def error_response(status_code: int, message: str, code: str | None = None) -> JSONResponse:
+    """An error as the Hub answers it: JSON `{"error": ...}` and the X-Error headers."""
     headers = {"X-Error-Message": message.encode("ascii", "replace").decode()[:1000]}
     if code:
         headers["X-Error-Code"] = code
@@ -38,43 +42,37 @@ def is_page(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
-TITLES = {400: "That did not work", 401: "Please log in", 403: "Not allowed", 404: "Not found"}
+ErrorPage = Callable[[Request, int, str], Response]
 
 
-def error_page(request: Request, status: int, message: str) -> Response:
-    """The HTML page for an error on the hub's pages; a page that needs an account sends to login."""
-    from spacehub.web.deps import browser_for
-
+def page_or_login(request: Request, status: int, message: str, page: ErrorPage) -> Response:
+    """A page that needs an account sends to the login page; other errors get the error page."""
     if status == 401:
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
-    ctx = request.app.state.ctx
-    with ctx.session() as session:
-        browser = browser_for(request, ctx, session)
-        return browser.render(
-            "error.html",
-            status_code=status,
-            title=TITLES.get(status, "Something went wrong"),
-            message=message,
-        )
+    return page(request, status, message)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, error_page: ErrorPage) -> None:
+    """Render every error as the Hub's clients expect it, or as `error_page` for browsers."""
+
     @app.exception_handler(SpacehubError)
     async def handle_spacehub_error(request: Request, exc: SpacehubError) -> Response:
         if is_page(request):
-            return await run_in_threadpool(error_page, request, exc.status_code, exc.message)
+            return await run_in_threadpool(page_or_login, request, exc.status_code, exc.message, error_page)
         return error_response(exc.status_code, exc.message, exc.error_code)
 
     @app.exception_handler(RequestValidationError)
     async def handle_validation_error(request: Request, exc: RequestValidationError) -> Response:
         if is_page(request):
-            return await run_in_threadpool(error_page, request, 400, _describe_validation(exc))
+            return await run_in_threadpool(page_or_login, request, 400, _describe_validation(exc), error_page)
         return error_response(400, _describe_validation(exc), "BadRequest")
 
     @app.exception_handler(HTTPException)
     async def handle_http_exception(request: Request, exc: HTTPException) -> Response:
         if is_page(request):
-            return await run_in_threadpool(error_page, request, exc.status_code, str(exc.detail))
+            return await run_in_threadpool(
+                page_or_login, request, exc.status_code, str(exc.detail), error_page
+            )
         return error_response(exc.status_code, str(exc.detail))
 
     @app.exception_handler(Exception)

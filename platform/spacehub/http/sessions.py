@@ -1,9 +1,8 @@
-"""Browser sessions on the hub's origin: password hashes (scrypt), signed session cookies, and the
-CSRF tokens that every form carries."""
+"""Browser sessions on the hub's origin: signed session cookies, and the CSRF tokens that every
+form carries."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -12,23 +11,8 @@ from spacehub.signing import derive_key, sign, verify
 
 SESSION_COOKIE = "spacehub-session"
 SESSION_SECONDS = 30 * 24 * 3600
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 SESSION_PURPOSE = b"spacehub browser session v1"
 CSRF_PURPOSE = b"spacehub csrf v1"
-
-
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
-    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
-
-
-def check_password(password: str, stored: str | None) -> bool:
-    if not stored or not stored.startswith("scrypt$"):
-        return False
-    _, salt_b64, digest_b64 = stored.split("$")
-    digest = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt_b64), dklen=32, **_SCRYPT)
-    return hmac.compare_digest(digest, base64.b64decode(digest_b64))
 
 
 def session_token(secret: str, account_id: int, epoch: int) -> str:

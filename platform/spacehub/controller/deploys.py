@@ -1,0 +1,82 @@
+"""What an agent needs to run one build: its spec, served by the internal API when the job starts
+(so that secrets never sit in Redis, and a job that waited gets the newest variables)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from spacehub.addresses import app_root_path, app_url
+from spacehub.controller.context import ControllerContext
+from spacehub.controller.repos import open_git
+from spacehub.controller.spaces import check_commit
+from spacehub.db.models import Build, Space, SpaceSecret, SpaceVariable
+from spacehub.errors import Conflict, NotFound
+from spacehub.queue.spec import DeploySpec
+
+
+def build_and_space(session: Session, build_id: int) -> tuple[Build, Space]:
+    """A build and its space (404 when either is gone)."""
+    build = session.get(Build, build_id)
+    space = session.get(Space, build.space_id) if build is not None else None
+    if build is None or space is None:
+        raise NotFound(f"no build {build_id}")
+    return build, space
+
+
+def deploy_spec(ctx: ControllerContext, session: Session, build_id: int) -> DeploySpec:
+    """Everything an agent needs to build and start `build_id`, secrets included."""
+    build, space = build_and_space(session, build_id)
+    app = check_commit(ctx, space, build.sha)
+    flavor = ctx.flavors.get(build.flavor)
+    if flavor is None:
+        raise Conflict(f"hardware flavor {build.flavor!r} is not configured any more")
+    repo = space.repo
+    owner, name = repo.owner.name, repo.name
+    return DeploySpec(
+        build_id=build.id,
+        space_id=space.repo_id,
+        space_name=repo.full_name,
+        subdomain=space.subdomain,
+        sha=build.sha,
+        current=space.current_build_id == build.id,
+        factory=build.factory,
+        sdk=app.sdk,
+        app_file=app.app_file,
+        app_port=app.app_port,
+        sdk_version=app.sdk_version,
+        python_version=app.python_version,
+        startup_timeout=app.startup_timeout or ctx.settings.default_startup_timeout,
+        flavor=flavor,
+        title=app.config.title,
+        app_url=app_url(ctx.settings, space.subdomain, owner, name, ctx.settings.resolved_public_url),
+        root_path=app_root_path(ctx.settings, owner, name),
+        preload_from_hub=app.config.preload_from_hub or [],
+        variables={
+            v.key: v.value
+            for v in session.scalars(select(SpaceVariable).where(SpaceVariable.space_id == space.repo_id))
+        },
+        secrets={
+            s.key: s.value
+            for s in session.scalars(select(SpaceSecret).where(SpaceSecret.space_id == space.repo_id))
+        },
+    )
+
+
+def commit_archive(ctx: ControllerContext, session: Session, build_id: int) -> Iterator[bytes]:
+    """The build's commit as a tar stream (the agent's build context)."""
+    build, space = build_and_space(session, build_id)
+    proc = open_git(ctx.settings, space.repo).archive(build.sha)
+
+    def chunks() -> Iterator[bytes]:
+        assert proc.stdout is not None
+        try:
+            while chunk := proc.stdout.read(1 << 16):
+                yield chunk
+        finally:
+            proc.stdout.close()
+            proc.wait()
+
+    return chunks()

@@ -1,0 +1,56 @@
+"""What owners change about a space (hardware, visibility, secrets and variables): one home for
+the API's endpoints and the Settings tab. A change the app must see restarts it."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from spacehub.controller import environment
+from spacehub.controller.context import ControllerContext
+from spacehub.controller.spaces import publish, redeploy_if_deployed
+from spacehub.db.models import Repo, Space, SpaceSecret, SpaceVariable
+from spacehub.errors import BadRequest
+
+
+def change_hardware(ctx: ControllerContext, session: Session, space: Space, flavor: str) -> bool:
+    """Run the space on `flavor` from now on (it restarts on it); False when it already does."""
+    if flavor not in ctx.flavors:
+        raise BadRequest(f"unknown hardware {flavor!r}; see GET /api/spaces/hardware")
+    if flavor == space.hardware:
+        return False
+    space.hardware = flavor
+    redeploy_if_deployed(ctx, session, space)
+    return True
+
+
+def set_private(ctx: ControllerContext, repo: Repo, private: bool) -> None:
+    """Make a repository private (invisible to all but its owners, on every path) or public."""
+    repo.private = private
+    if repo.space is not None:
+        publish(ctx, repo.space)
+
+
+def put_environment(
+    ctx: ControllerContext,
+    session: Session,
+    space: Space,
+    kind: str,
+    key: str,
+    value: str,
+    description: str | None = None,
+) -> None:
+    """Add or change a secret or a variable (`kind`); the app restarts with it."""
+    if kind == "secrets":
+        environment.upsert(session, SpaceSecret, space, key, value, description)
+    else:
+        environment.upsert(session, SpaceVariable, space, key, value, description)
+    redeploy_if_deployed(ctx, session, space)
+
+
+def delete_environment(ctx: ControllerContext, session: Session, space: Space, kind: str, key: str) -> None:
+    """Remove a secret or a variable (`kind`); the app restarts without it."""
+    if kind == "secrets":
+        environment.remove(session, SpaceSecret, space, key)
+    else:
+        environment.remove(session, SpaceVariable, space, key)
+    redeploy_if_deployed(ctx, session, space)
