@@ -7,10 +7,10 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from spacehub.application import create_app
-from spacehub.http.deps import SessionDep
 from spacehub.config import Settings
 from spacehub.db.migrate import upgrade
 from spacehub.db.models import Account
+from spacehub.http.deps import SessionDep
 
 
 def test_a_commit_that_fails_answers_as_an_error(tmp_path: Path, redis_url: str) -> None:

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from spacehub.controller.accounts import PASSWORDS, check_password, hash_password
+from spacehub.http.sessions import check_csrf, csrf_token, read_session, session_token
 from spacehub.web.account import safe_next
 from spacehub.web.browse import trending_score
 from spacehub.web.render import (
@@ -17,8 +19,6 @@ from spacehub.web.render import (
     stage_kind,
     time_ago,
 )
-from spacehub.controller.accounts import PASSWORDS, check_password, hash_password
-from spacehub.http.sessions import check_csrf, csrf_token, read_session, session_token
 
 
 def test_passwords_are_salted_and_checked() -> None:
