@@ -217,24 +217,29 @@ class Settings(BaseSettings):
 
     @cached_property
     def resolved_data_dir(self) -> Path:
+        """The data directory as an absolute path, created if missing."""
         path = self.data_dir.expanduser().resolve()
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     @property
     def resolved_controller_port(self) -> int:
+        """The controller's port: its own setting, else the public port plus one."""
         return self.controller_port if self.controller_port is not None else self.port + 1
 
     @property
     def resolved_public_url(self) -> str:
+        """The hub's URL as browsers see it, without a trailing slash."""
         return (self.public_url or f"http://localhost:{self.port}").rstrip("/")
 
     @property
     def public_scheme(self) -> str:
+        """The scheme browsers use (`http` or `https`); cookies are marked secure under https."""
         return urlsplit(self.resolved_public_url).scheme
 
     @property
     def resolved_apps_domain(self) -> str:
+        """The domain under which apps get their own subdomains: its setting, else the public URL's host."""
         return (self.apps_domain or urlsplit(self.resolved_public_url).hostname or "localhost").lower()
 
     @property
@@ -245,18 +250,22 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
+        """The database URL: its setting, else SQLite in the data directory."""
         return self.database_url or f"sqlite:///{self.resolved_data_dir / 'spacehub.db'}"
 
     @property
     def resolved_redis_url(self) -> str:
+        """The Redis URL: its setting, else the private Redis's socket in the data directory."""
         return self.redis_url or f"unix://{self.resolved_data_dir / 'redis.sock'}"
 
     @property
     def resolved_hub_url(self) -> str:
+        """The URL agents reach the controller at: its setting, else the local controller."""
         return (self.hub_url or f"http://127.0.0.1:{self.resolved_controller_port}").rstrip("/")
 
     @cached_property
     def resolved_internal_token(self) -> str:
+        """The secret shared by controller, proxy and agents: its setting, else one kept in the data dir."""
         if self.internal_token is not None:
             return self.internal_token.get_secret_value()
         return read_or_create_secret(self.resolved_data_dir / "internal-token")
@@ -268,14 +277,17 @@ class Settings(BaseSettings):
 
     @property
     def repos_dir(self) -> Path:
+        """Where the bare git repositories live."""
         return self.resolved_data_dir / "repos"
 
     @property
     def logs_dir(self) -> Path:
+        """Where the controller keeps logs (finished builds' logs, under builds/)."""
         return self.resolved_data_dir / "logs"
 
     @property
     def agent_dir(self) -> Path:
+        """Where agents keep their own files: locks, and the process driver's runtimes, builds and apps."""
         return self.resolved_data_dir / "agent"
 
 

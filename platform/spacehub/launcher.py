@@ -23,6 +23,7 @@ RESTART_LIMIT = 5
 
 
 def say(message: str) -> None:
+    """Print a line of the launcher's own output."""
     print(f"spacehub | {message}", flush=True)
 
 
@@ -39,6 +40,7 @@ class Platform:
         self.log_dir.mkdir(parents=True, exist_ok=True)
 
     def start(self, name: str, command: list[str]) -> None:
+        """Start a child process in a session of its own, its output appended to its log file."""
         log = (self.log_dir / f"{name}.log").open("ab")
         self.children[name] = subprocess.Popen(
             command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -46,6 +48,7 @@ class Platform:
         self.commands[name] = command
 
     def check(self) -> None:
+        """Restart the children that exited; exit when one keeps exiting (more than RESTART_LIMIT times)."""
         for name, child in list(self.children.items()):
             if child.poll() is None:
                 continue
@@ -59,6 +62,7 @@ class Platform:
             self.start(name, self.commands[name])
 
     def stop(self) -> None:
+        """SIGTERM every child, then kill those that have not exited within 20 seconds."""
         for child in self.children.values():
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
@@ -71,6 +75,7 @@ class Platform:
 
 
 def ensure_redis(settings: Settings, platform: Platform) -> str:
+    """The Redis URL to use: the configured one, or a private redis-server on a socket, started if need be."""
     if settings.redis_url:
         redis.Redis.from_url(settings.redis_url).ping()
         return settings.redis_url
@@ -114,6 +119,7 @@ def ensure_redis(settings: Settings, platform: Platform) -> str:
 
 
 def wait_for(url: str, what: str, timeout: float = 60) -> None:
+    """Wait until `url` answers without a server error; exit when the `what` has not started in time."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -153,6 +159,7 @@ def create_demo(hub: str, token: str, templates_dir: Path) -> None:
 
 
 def wait_for_demo(hub: str, token: str, timeout: float = 1800) -> dict[str, object]:
+    """The demo space's runtime once it runs, printing each new stage; exit if it fails or takes too long."""
     headers = {"Authorization": f"Bearer {token}"}
     last = None
     deadline = time.monotonic() + timeout
@@ -173,6 +180,7 @@ def wait_for_demo(hub: str, token: str, timeout: float = 1800) -> dict[str, obje
 
 
 def run_platform(settings: Settings, demo: bool = True) -> int:
+    """Run the whole platform on this machine until interrupted (creating the demo space with `demo`)."""
     data_dir = settings.resolved_data_dir
     admin_token = (
         settings.admin_token.get_secret_value()

@@ -25,6 +25,7 @@ class Stage(StrEnum):
 
     @property
     def is_in_progress(self) -> bool:
+        """A build or an app start is under way in this stage."""
         return self in IN_PROGRESS_STAGES
 
 

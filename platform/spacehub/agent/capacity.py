@@ -50,6 +50,7 @@ class Capacity:
 
 
 def physical_memory() -> int:
+    """The host's physical memory, in bytes."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
@@ -120,6 +121,7 @@ def limits_on(capacity: Capacity, flavor: Flavor) -> Resources:
 
 
 def free_gpus(capacity: Capacity, allocations: list[Allocation]) -> list[str]:
+    """The host's GPU device ids that no allocation holds."""
     taken = {gpu for allocation in allocations for gpu in allocation.gpus}
     return [gpu for gpu in capacity.gpus if gpu not in taken]
 
@@ -203,16 +205,20 @@ class Admission:
         )
 
     def reservations(self) -> dict[str, Allocation]:
+        """The capacity held for jobs (and wakes) whose app has not started yet, by job id."""
         raw = self.redis.hgetall(self.keys.reservations(self.host_id))
         return {k.decode(): Allocation(**json.loads(v)) for k, v in raw.items()}
 
     def reserve(self, job_id: str, flavor: Flavor, request: Resources, gpus: list[str]) -> None:
+        """Hold the flavor's request and `gpus` for a job until its app runs or the job ends."""
         allocation = Allocation(flavor=flavor.name, cpu=request.cpu, memory=request.memory_bytes, gpus=gpus)
         self.redis.hset(self.keys.reservations(self.host_id), job_id, json.dumps(asdict(allocation)))
 
     def reservation(self, job_id: str) -> Allocation | None:
+        """What a job holds, if anything."""
         raw = self.redis.hget(self.keys.reservations(self.host_id), job_id)
         return Allocation(**json.loads(raw)) if raw else None
 
     def release(self, job_id: str) -> None:
+        """Give back what a job held."""
         self.redis.hdel(self.keys.reservations(self.host_id), job_id)

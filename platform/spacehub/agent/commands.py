@@ -36,6 +36,7 @@ class Commands:
         self._residents = {(r.record.subdomain, r.instance.build_id): r for r in residents}
 
     def listen(self, stop: threading.Event) -> None:
+        """Run the commands sent on this host's channel until `stop` is set, through Redis outages."""
         channel = self.agent.keys.host_commands(self.agent.host_id)
         while not stop.is_set():
             try:
@@ -69,6 +70,7 @@ class Commands:
                 self._busy.discard(key)
 
     def handle(self, command: Command) -> None:
+        """Thaw or wake the app, if this host still owns it; one it cannot wake goes to the controller."""
         record = self.agent.routes.get(command.subdomain)
         if record is None or not record.is_owned_by(command.build, self.agent.host_id):
             return  # another host's app, or one that moved on meanwhile

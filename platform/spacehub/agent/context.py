@@ -53,6 +53,7 @@ class HubClient:
         return DeploySpec.model_validate(response.json())
 
     def download_archive(self, build_id: int, destination: str) -> None:
+        """Save the build's source archive to `destination`, streamed."""
         with self.client.stream("GET", f"/api/internal/builds/{build_id}/archive") as response:
             response.raise_for_status()
             with open(destination, "wb") as handle:
@@ -76,31 +77,38 @@ class AgentContext:
 
     @classmethod
     def from_env(cls) -> AgentContext:
+        """A context from the environment's settings (what each RQ work horse makes for itself)."""
         settings = get_settings()
         return cls(settings=settings, redis=redis.Redis.from_url(settings.resolved_redis_url))
 
     @cached_property
     def keys(self) -> Keys:
+        """The names of this installation's Redis keys."""
         return Keys(self.settings.namespace)
 
     @cached_property
     def routes(self) -> RouteTable:
+        """The route table in Redis, which the edge proxies follow."""
         return RouteTable(self.redis, self.keys)
 
     @cached_property
     def events(self) -> EventStream:
+        """The event stream through which the agent reports to the controller."""
         return EventStream(self.redis, self.keys)
 
     @cached_property
     def flavors(self) -> dict[str, Flavor]:
+        """The hardware flavors of the installation, by name."""
         return load_flavors(self.settings.flavors_file)
 
     @property
     def host_id(self) -> str:
+        """The name of this host."""
         return self.settings.host_id
 
     @cached_property
     def hub(self) -> HubClient:
+        """A client of the controller's internal API, with the internal token."""
         return HubClient(self.settings.resolved_hub_url, self.settings.resolved_internal_token)
 
     @cached_property
@@ -116,6 +124,7 @@ class AgentContext:
 
     @property
     def instance_id(self) -> str:
+        """The installation's id, as the controller published it."""
         return self.instance["id"]
 
     @cached_property
@@ -177,6 +186,7 @@ class AgentContext:
         upstream: str = "",
         image: str = "",
     ) -> None:
+        """Tell the controller what happened to the build `spec` on this host."""
         self.events.publish(
             Event(
                 type=type,

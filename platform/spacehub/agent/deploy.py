@@ -83,6 +83,7 @@ def obtain_artifact(agent: AgentContext, spec: DeploySpec) -> str | None:
 
 
 def build(agent: AgentContext, spec: DeploySpec, build_log: LogWriter) -> str:
+    """Build the space's commit: fetch its source archive from the hub and hand it to the driver."""
     with tempfile.TemporaryDirectory(prefix=f"spacehub-{spec.build_id}-") as tmp:
         archive = Path(tmp) / "source.tar"
         agent.hub.download_archive(spec.build_id, str(archive))
@@ -94,6 +95,7 @@ def build(agent: AgentContext, spec: DeploySpec, build_log: LogWriter) -> str:
 def start(
     agent: AgentContext, spec: DeploySpec, artifact: str, gpus: list[str], on_created: Callable[[], None]
 ) -> None:
+    """Start the app; once healthy route to it and retire what it replaces, else stop it and report why."""
     run_log = LogWriter(agent.redis, agent.keys.run_log(spec.space_id), maxlen=RUN_LOG_MAXLEN)
     run_log.write(f"===== Application Startup at {now_iso()} =====")
     run_log.flush()
@@ -151,6 +153,7 @@ def failure_reason(agent: AgentContext, spec: DeploySpec, outcome: Outcome) -> s
 
 
 def last_lines(agent: AgentContext, instance_id: str) -> str:
+    """The app's last lines of output, for a failure message."""
     return "\n".join(
         text for _ts, text in agent.driver.logs(instance_id, follow=False, tail=FAILURE_LOG_LINES)
     )

@@ -19,12 +19,14 @@ POLL_SECONDS = 0.1
 
 
 def probe_url(sdk: str, upstream: str, root_path: str) -> tuple[str, set[int] | None]:
+    """The URL to probe an app's health at, and the status codes that mean healthy (None: any answer)."""
     path, accepted = _PROBES.get(sdk, ("/", None))
     prefix = root_path.rstrip("/") if sdk == "streamlit" else ""
     return f"http://{upstream}{prefix}{path}", accepted
 
 
 def is_healthy(client: httpx.Client, sdk: str, upstream: str, root_path: str = "") -> bool:
+    """Whether the app answers its SDK's health probe within 3 seconds."""
     url, accepted = probe_url(sdk, upstream, root_path)
     try:
         response = client.get(url, timeout=3.0)

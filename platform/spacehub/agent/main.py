@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def served_flavors(agent: AgentContext) -> list[str]:
+    """The flavors this agent serves: SPACEHUB_AGENT_FLAVORS, else every CPU flavor."""
     configured = agent.settings.agent_flavors
     if configured:
         unknown = [name for name in configured if name not in agent.flavors]
@@ -30,6 +31,7 @@ def served_flavors(agent: AgentContext) -> list[str]:
 
 
 def run_agent(settings: Settings) -> None:
+    """Run the agent until SIGTERM or SIGINT: set the host up, monitor it, and keep the job workers alive."""
     agent = AgentContext(settings=settings, redis=redis.Redis.from_url(settings.resolved_redis_url))
     flavors = served_flavors(agent)
     log.info("agent %s (installation %s) serves %s", agent.host_id, agent.instance_id, ", ".join(flavors))
@@ -64,6 +66,7 @@ class Supervisor:
         self.processes: list[subprocess.Popen[bytes] | None] = [None] * count
 
     def keep_running(self) -> None:
+        """Start the workers that are missing or have exited."""
         for index, process in enumerate(self.processes):
             if process is None or process.poll() is not None:
                 if process is not None:

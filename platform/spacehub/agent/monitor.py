@@ -56,6 +56,7 @@ class Monitor:
         self.commands = Commands(self.agent, self.tiers)
 
     def start(self) -> list[threading.Thread]:
+        """Start the heartbeat, poll and hygiene loops and the host-command listener, in daemon threads."""
         settings = self.agent.settings
         loops = [
             (self.heartbeat, settings.heartbeat_interval),
@@ -72,6 +73,7 @@ class Monitor:
         return threads
 
     def stop(self) -> None:
+        """Ask every loop to end."""
         self.stop_event.set()
 
     def _loop(self, step: Callable[[], None], interval: float) -> None:
@@ -85,6 +87,7 @@ class Monitor:
     # Heartbeats ---------------------------------------------------------------------------------
 
     def heartbeat(self) -> None:
+        """Publish the host's record: capacity, flavors, allocations (tiers, CPU use), disk and memory."""
         agent = self.agent
         admission = agent.admission
         capacity = admission.capacity
@@ -164,6 +167,7 @@ class Monitor:
     # Containers ---------------------------------------------------------------------------------
 
     def poll(self) -> None:
+        """Look at every app on the host: ship logs, repair routes and faults, drop strays, idle tiers."""
         try:
             instances = self.agent.driver.list()
         except Exception as exc:  # the engine is down or restarting

@@ -24,6 +24,7 @@ def bridge_name(network_name: str) -> str:
 
 
 def ensure_app_network(client: docker.DockerClient, name: str) -> Network:
+    """The apps network (a bridge without inter-container traffic), created if it does not exist yet."""
     try:
         return client.networks.get(name)
     except docker.errors.NotFound:
@@ -45,6 +46,7 @@ def ensure_app_network(client: docker.DockerClient, name: str) -> Network:
 
 
 def gateway_address(network: Network) -> str:
+    """The gateway address of a Docker network: where its containers reach the host."""
     network.reload()
     configs = network.attrs.get("IPAM", {}).get("Config") or []
     for config in configs:

@@ -47,6 +47,7 @@ class Recovery:
             log.warning("the container engine does not answer")
 
     def engine_back(self) -> None:
+        """The engine answers again after being lost: set the host up again (networks, firewall)."""
         if self.engine_lost_at is not None:
             log.info("the container engine answers again; setting the host up again")
             self.agent.driver.prepare()
@@ -65,6 +66,7 @@ class Recovery:
             self.handle_exit(resident)
 
     def handle_exit(self, resident: Resident) -> None:
+        """Start an exited app again (with a growing delay if it crashed), or give up after CRASH_LIMIT."""
         agent = self.agent
         record = resident.record
         instance = agent.driver.poll(resident.instance.id)
@@ -117,6 +119,7 @@ class Recovery:
         return sum(1 for t in times if now - t <= CRASH_WINDOW)
 
     def give_up(self, instance: Instance, subdomain: str, what: str, exits: int) -> None:
+        """Take a crashing app out of the route table and report it crashed, with its last lines."""
         agent = self.agent
         if not agent.routes.delete_route(subdomain, instance.build_id):
             return

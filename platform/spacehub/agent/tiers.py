@@ -80,6 +80,7 @@ class Tiers:
     # Transitions --------------------------------------------------------------------------------
 
     def freeze(self, resident: Resident) -> None:
+        """Freeze an idle app (unless a visitor came meanwhile) and mark it frozen in the route table."""
         instance, record = resident.instance, resident.record
         with self.exclusive(instance.id):
             if self.agent.last_visits([instance.space_id]).get(instance.space_id, 0.0) > resident.last_visit:
@@ -93,6 +94,7 @@ class Tiers:
         )
 
     def thaw(self, instance: Instance, record: SpaceRecord) -> None:
+        """Let a frozen app run again and mark it serving in the route table."""
         with self.exclusive(instance.id):
             self.agent.driver.thaw(instance.id)
             self.agent.mark_awake(instance.space_id)
@@ -160,6 +162,7 @@ class Tiers:
         return True
 
     def note_in_run_log(self, instance: Instance, text: str) -> None:
+        """Put a line saying what the platform did to the app into its run log."""
         writer = LogWriter(
             self.agent.redis, self.agent.keys.run_log(instance.space_id), maxlen=RUN_LOG_MAXLEN
         )

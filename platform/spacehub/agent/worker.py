@@ -37,11 +37,13 @@ class CapacityWorker(Worker):
         self.tiers = Tiers(agent)
 
     def flavor_of(self, queue: Queue) -> str:
+        """The flavor a queue is for: its name without the namespace."""
         return queue.name.removeprefix(f"{self.agent.settings.namespace}.")
 
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
     ) -> tuple[Job, Queue] | None:
+        """RQ's wait for a job, replaced: take a job only when it fits this host, reserving its share."""
         self.procline("Waiting for a job this host has room for")
         while True:
             if self._stop_requested:
@@ -102,6 +104,7 @@ class CapacityWorker(Worker):
 
 
 def run_worker(name: str, queue_names: list[str]) -> None:
+    """Run a capacity-aware job worker on the given queues until it is stopped."""
     settings = get_settings()
     connection = redis.Redis.from_url(settings.resolved_redis_url)
     agent = AgentContext(settings=settings, redis=connection)
@@ -111,6 +114,7 @@ def run_worker(name: str, queue_names: list[str]) -> None:
 
 
 def main() -> None:
+    """The job worker's command line: a worker name and the queues to serve."""
     parser = argparse.ArgumentParser(description="spacehub agent job worker")
     parser.add_argument("--name", required=True)
     parser.add_argument("queues", nargs="+")

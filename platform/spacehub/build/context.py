@@ -114,6 +114,7 @@ def requirement_names(text: str) -> set[str]:
 
 
 def needs_torch(source: Path) -> bool:
+    """Whether requirements.txt names PyTorch or a library built on it (the app then builds on torch)."""
     requirements = source / "requirements.txt"
     if not requirements.is_file():
         return False

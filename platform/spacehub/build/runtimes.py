@@ -55,18 +55,22 @@ def definition_hash(*parts: str | bytes) -> str:
 
 
 def python_tag(minor: str) -> str:
+    """The tag of the bare Python `minor` image."""
     return f"spacehub/python:{minor}"
 
 
 def runtime_tag(minor: str, definition: str) -> str:
+    """The tag of the Python `minor` runtime image; `definition` changes with what it is built from."""
     return f"spacehub/runtime:py{minor}-{definition}"
 
 
 def sdk_tag(sdk: str, sdk_version: str, minor: str, definition: str, torch: str | None = None) -> str:
+    """The tag of an SDK's image at `sdk_version` on Python `minor`, and on PyTorch when `torch` is set."""
     return f"spacehub/{sdk}:{sdk_version}-py{minor}" + (f"-{torch}" if torch else "") + f"-{definition}"
 
 
 def torch_tag(torch_version: str, variant: str, minor: str, definition: str) -> str:
+    """The tag of the PyTorch image (`cpu` or `cuda` variant) on Python `minor`."""
     return f"spacehub/torch:{torch_version}-{variant}-py{minor}-{definition}"
 
 
@@ -91,6 +95,7 @@ class Runtimes:
         self.lock_dir.mkdir(parents=True, exist_ok=True)
 
     def has_image(self, tag: str) -> bool:
+        """Whether the engine has an image tagged `tag`."""
         try:
             self.client.images.get(tag)
             return True
@@ -170,6 +175,7 @@ class Runtimes:
         return tag
 
     def ensure_runtime(self, minor: str, log_writer: LogSink) -> str:
+        """The Python `minor` runtime image (pip settings, CA bundle), built once per host."""
         base = self.ensure_python(minor, log_writer)
         bundle = self.settings.build_ca_bundle
         ca = bundle.read_bytes() if bundle is not None and bundle.exists() else b""
@@ -280,6 +286,7 @@ class Runtimes:
         )
 
     def pip_build_args(self) -> dict[str, str]:
+        """The build args that point pip at the configured package indexes."""
         args = {}
         if self.settings.pip_index_url:
             args["PIP_INDEX_URL"] = self.settings.pip_index_url

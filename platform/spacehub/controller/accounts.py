@@ -50,14 +50,17 @@ class Principal:
 
     @property
     def can_write(self) -> bool:
+        """Whether the caller may change things: the platform itself, or a write token."""
         return self.internal or self.role == TokenRole.WRITE
 
     @property
     def is_admin(self) -> bool:
+        """Whether the caller has administrator rights: the platform itself, or an admin account."""
         return self.internal or (self.account is not None and self.account.is_admin)
 
     @property
     def name(self) -> str | None:
+        """The account's name; None for anonymous callers and the platform itself."""
         return self.account.name if self.account else None
 
     @property
@@ -74,10 +77,12 @@ ANONYMOUS = Principal(account=None)
 
 
 def digest(token: str) -> str:
+    """The SHA-256 hex digest of a token, which is all the database keeps of it."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def validate_name(name: str, what: str = "name") -> str:
+    """`name` if it is valid for an account or repository (as on the Hub); BadRequest otherwise."""
     if not NAME_RE.match(name) or "--" in name or ".." in name or name.endswith(".git"):
         raise BadRequest(
             f"invalid {what} {name!r}: use letters, digits, '-', '_' and '.', start and end with a "
@@ -87,6 +92,7 @@ def validate_name(name: str, what: str = "name") -> str:
 
 
 def find_account(session: Session, name: str) -> Account | None:
+    """The user or organization called `name`, compared without case."""
     return session.scalar(select(Account).where(func.lower(Account.name) == name.lower()))
 
 
@@ -100,6 +106,7 @@ def create_account(
     email: str | None = None,
     password_hash: str | None = None,
 ) -> Account:
+    """A new user or organization; BadRequest for an invalid or reserved name, Conflict for a taken one."""
     validate_name(name, "account name")
     if name.lower() in RESERVED_NAMES:
         raise BadRequest(f"{name!r} is reserved")
@@ -125,6 +132,7 @@ def issue_token(session: Session, account: Account, name: str, role: TokenRole) 
 
 
 def revoke_token(session: Session, token_id: int, owner: Account | None = None) -> Token:
+    """Revoke a token (of `owner` only, when given); NotFound otherwise. Revoking it again changes nothing."""
     token = session.get(Token, token_id)
     if token is None or (owner is not None and token.account_id != owner.id):
         raise NotFound(f"no token {token_id}")
@@ -171,6 +179,7 @@ def authenticate(session: Session, token_value: str) -> Principal | None:
 
 
 def is_member(session: Session, org: Account, user: Account, *, write: bool = False) -> bool:
+    """Whether `user` belongs to `org`; with `write`, as one of its admins or writers."""
     membership = session.get(Membership, (org.id, user.id))
     if membership is None:
         return False

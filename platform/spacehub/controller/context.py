@@ -38,12 +38,15 @@ class ControllerContext:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ControllerContext:
+        """A context with its own Redis connection, from `settings`."""
         return cls(settings=settings, redis=redis.Redis.from_url(settings.resolved_redis_url))
 
     def queue(self, flavor: str) -> Queue:
+        """The deploy queue of a hardware flavor."""
         return Queue(self.keys.queue_name(flavor), connection=self.redis)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        """A database session that commits when the block ends, or rolls back on error."""
         with session_scope(self.settings.resolved_database_url) as session:
             yield session

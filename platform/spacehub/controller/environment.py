@@ -21,6 +21,7 @@ RESERVED = frozenset({
 
 
 def validate_entry(key: Any, value: Any) -> tuple[str, str]:
+    """`(key, value)` if they make a valid variable or secret; BadRequest otherwise (reserved keys too)."""
     if not isinstance(key, str) or not KEY_RE.match(key):
         raise BadRequest(f"invalid key {key!r}: letters, digits and '_', starting with a letter")
     if key.upper() in RESERVED:
@@ -40,6 +41,7 @@ def upsert(
     value: Any,
     description: str | None,
 ) -> None:
+    """Add a variable or secret (`model`) to the space, or change its value and description."""
     key, value = validate_entry(key, value)
     row = session.get(model, (space.repo_id, key))
     if row is None:
@@ -50,6 +52,7 @@ def upsert(
 
 
 def remove(session: Session, model: type[EnvEntry], space: Space, key: Any) -> None:
+    """Delete a variable or secret (`model`) of the space; NotFound if it has none named `key`."""
     row = session.get(model, (space.repo_id, key)) if isinstance(key, str) else None
     if row is None:
         raise NotFound(f"no {'secret' if model is SpaceSecret else 'variable'} named {key!r}")

@@ -29,6 +29,7 @@ class HostView:
 
     @property
     def online(self) -> bool:
+        """Whether the host is heartbeating (its record has not expired)."""
         return self.record is not None
 
 

@@ -25,10 +25,12 @@ SORTS = {
 
 
 def encode_cursor(offset: int) -> str:
+    """An opaque pagination cursor for the listing at `offset`."""
     return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
 
 
 def decode_cursor(cursor: str | None) -> int:
+    """The offset a pagination cursor stands for (0 without one); BadRequest for a malformed one."""
     if not cursor:
         return 0
     try:
@@ -73,6 +75,7 @@ def visible_repos(
 
 
 def repo_tags(repo: Repo) -> list[str]:
+    """A repository's tags: its card's, after its SDK for a space."""
     card_tags = (repo.card or {}).get("tags")
     tags = [str(t) for t in card_tags] if isinstance(card_tags, list) else []
     space: Space | None = repo.space

@@ -19,6 +19,7 @@ from spacehub.state.logs import FINISHED_BUILD_LOG_TTL, LogLine, LogWriter, read
 
 
 def build_log_path(settings: Settings, build_id: int) -> Path:
+    """Where an ended build's log is kept on disk (JSON lines)."""
     return settings.logs_dir / "builds" / f"{build_id}.jsonl"
 
 
@@ -48,6 +49,7 @@ def persist_build_log(ctx: ControllerContext, build_id: int) -> bool:
 
 
 def read_persisted(settings: Settings, build_id: int) -> list[LogLine] | None:
+    """An ended build's log as kept on disk, or None if it was not persisted."""
     path = build_log_path(settings, build_id)
     if not path.exists():
         return None

@@ -51,6 +51,7 @@ class Reconciler:
     last_sample: float = 0.0
 
     def run(self, stop: threading.Event) -> None:
+        """Reconcile every `reconcile_interval` seconds until `stop` is set, surviving failed passes."""
         while not stop.is_set():
             try:
                 self.reconcile_once()
@@ -61,6 +62,7 @@ class Reconciler:
             stop.wait(self.ctx.settings.reconcile_interval)
 
     def reconcile_once(self) -> None:
+        """One pass: publish the installation and routes, sample usage, repair builds and lost hosts."""
         publish_instance(self.ctx, self.instance_id)
         republish_spaces(self.ctx)
         hosts = self.ctx.hosts.alive()
@@ -106,6 +108,7 @@ class Reconciler:
         return {host for host, since in self.missing_since.items() if now - since >= grace}
 
     def reschedule_from(self, lost: set[str]) -> None:
+        """Start the spaces of lost hosts elsewhere: build again if a build is under way, else restart."""
         if not lost:
             return
         with self.ctx.session() as session:
@@ -135,6 +138,7 @@ class Reconciler:
     # Builds and jobs ----------------------------------------------------------------------------
 
     def check_builds(self, hosts: dict[str, HostRecord], lost: set[str]) -> None:
+        """Repair every active build by its job: explain a wait, retry lost jobs, fail dead ones."""
         with self.ctx.session() as session:
             active = session.scalars(
                 select(Build).where(
@@ -170,6 +174,7 @@ class Reconciler:
         return build.status.is_active and space.current_build_id == build.id
 
     def retry(self, space: Space, build: Build, why: str) -> None:
+        """Queue the build's job again, up to MAX_JOB_RETRIES times; then fail the build."""
         attempts = self.retries.get(build.id, 0) + 1
         self.retries[build.id] = attempts
         if attempts > MAX_JOB_RETRIES:
@@ -180,6 +185,7 @@ class Reconciler:
         set_stage(self.ctx, space, space.stage, f"Retrying: {why}")
 
     def fail(self, space: Space, build: Build, message: str) -> None:
+        """Fail the build (a build error, or a runtime error once it was starting) and close its log."""
         stage = Stage.RUNTIME_ERROR if build.status == BuildStatus.STARTING else Stage.BUILD_ERROR
         log.warning("build %s of space %s: %s", build.id, space.repo_id, message)
         if build.status != BuildStatus.STARTING:

@@ -23,6 +23,7 @@ URL_PREFIXES = {RepoType.MODEL: "", RepoType.DATASET: "datasets/", RepoType.SPAC
 
 
 def parse_repo_type(value: str | None) -> RepoType:
+    """The repository type a path or body names (`model`, `dataset`, `space`, plural or not)."""
     try:
         return RepoType((value or "model").removesuffix("s"))
     except ValueError:
@@ -35,10 +36,12 @@ def git_path(settings: Settings, repo: Repo) -> Path:
 
 
 def open_git(settings: Settings, repo: Repo) -> GitRepo:
+    """The repository's bare git repository on disk."""
     return GitRepo(git_path(settings, repo))
 
 
 def find_repo(session: Session, type: RepoType, owner: str, name: str) -> Repo | None:
+    """The repository `owner/name` of `type`, compared without case, if it exists."""
     account = find_account(session, owner)
     if account is None:
         return None
@@ -113,6 +116,7 @@ def create_repo(
 
 
 def delete_repo_storage(settings: Settings, repo: Repo) -> None:
+    """Delete the repository's files from disk (what is already gone is fine)."""
     shutil.rmtree(git_path(settings, repo), ignore_errors=True)
 
 

@@ -18,6 +18,7 @@ from spacehub.stages import ERROR_STAGES, Stage
 
 
 def iso(value: datetime | None) -> str | None:
+    """A UTC datetime in the Hub's ISO 8601 form (milliseconds, `Z`); None stays None."""
     if value is None:
         return None
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -96,6 +97,7 @@ def repo_info(
 
 
 def variables_json(session: Session, space: Space) -> dict[str, dict[str, Any]]:
+    """The space's variables by key, with their values, descriptions and update times."""
     rows = session.scalars(
         select(SpaceVariable).where(SpaceVariable.space_id == space.repo_id).order_by(SpaceVariable.key)
     )

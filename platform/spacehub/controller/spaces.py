@@ -112,6 +112,7 @@ def set_sleep_time(ctx: ControllerContext, space: Space, seconds: int | None) ->
 
 
 def set_stage(ctx: ControllerContext, space: Space, stage: Stage, message: str | None = None) -> None:
+    """Move the space to `stage` with `message` (logged when the stage changes) and publish its route."""
     if space.stage != stage:
         log.info("space %s: %s -> %s %s", space.repo.full_name, space.stage, stage, message or "")
         space.stage_changed_at = utcnow()
@@ -212,6 +213,7 @@ def refresh_card(ctx: ControllerContext, repo: Repo, sha: str | None) -> None:
 
 
 def check_commit(ctx: ControllerContext, space: Space, sha: str) -> AppSpec:
+    """The app spec of the space's commit `sha`; ConfigError or NoAppFile when it has none to deploy."""
     git = open_git(ctx.settings, space.repo)
     files = {entry.path for entry in git.files(sha)}
 
@@ -235,6 +237,7 @@ def serve_static(ctx: ControllerContext, space: Space, sha: str) -> None:
 
 
 def supersede_active_builds(ctx: ControllerContext, session: Session, space: Space) -> None:
+    """Mark the space's queued and running builds superseded; their jobs are cancelled after the commit."""
     active = session.scalars(
         select(Build).where(
             Build.space_id == space.repo_id,
@@ -251,6 +254,7 @@ def supersede_active_builds(ctx: ControllerContext, session: Session, space: Spa
 
 
 def cancel_superseded(ctx: ControllerContext, build_id: int) -> None:
+    """Cancel a superseded build's job and close its log with a line saying why."""
     cancel_job(ctx.redis, job_id_for_build(build_id))
     close_build_log(ctx, build_id, "==> Build cancelled: a newer commit superseded it")
     persist_build_log(ctx, build_id)
@@ -343,6 +347,7 @@ def redeploy_if_deployed(ctx: ControllerContext, session: Session, space: Space)
 
 
 def clear_live(space: Space) -> None:
+    """Forget the space's running app (build, host, container, upstream); a static space keeps its commit."""
     space.live_build_id = None
     space.host_id = space.container_id = space.upstream = None
     space.started_at = None
@@ -351,6 +356,7 @@ def clear_live(space: Space) -> None:
 
 
 def fail_build(ctx: ControllerContext, space: Space, build: Build, stage: Stage, message: str) -> None:
+    """Mark the build failed; if it is the space's current build, the space moves to `stage`."""
     build.status = BuildStatus.FAILED
     build.error_message = message
     build.finished_at = utcnow()

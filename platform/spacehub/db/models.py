@@ -17,6 +17,7 @@ from spacehub.stages import Stage
 
 
 def utcnow() -> datetime:
+    """The time now, timezone-aware in UTC (what every datetime column stores)."""
     return datetime.now(UTC)
 
 
@@ -27,11 +28,13 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Store a UTC datetime without its zone; naive datetimes are refused."""
         if value is not None and value.tzinfo is None:
             raise ValueError("naive datetime")
         return value.astimezone(UTC).replace(tzinfo=None) if value is not None else None
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """A stored datetime, made aware in UTC again."""
         return value.replace(tzinfo=UTC) if value is not None else None
 
 
@@ -46,9 +49,11 @@ class StrEnumType(TypeDecorator[Any]):
         self.enum = enum
 
     def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        """Store the enum's plain value."""
         return None if value is None else self.enum(value).value
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:
+        """The enum member of a stored value."""
         return None if value is None else self.enum(value)
 
 
@@ -88,6 +93,7 @@ class BuildStatus(StrEnum):
 
     @property
     def is_active(self) -> bool:
+        """Whether the build is still under way (queued, building or starting)."""
         return self in (BuildStatus.QUEUED, BuildStatus.BUILDING, BuildStatus.STARTING)
 
 
@@ -168,6 +174,7 @@ class Repo(Base):
 
     @property
     def full_name(self) -> str:
+        """`owner/name`, as in the repository's URLs."""
         return f"{self.owner.name}/{self.name}"
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 @lru_cache
 def get_engine(url: str) -> Engine:
+    """The engine for `url`, one per URL: SQLite with WAL and foreign keys, others with connection checks."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _configure_sqlite)
@@ -31,6 +32,7 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 @lru_cache
 def get_sessionmaker(url: str) -> sessionmaker[Session]:
+    """The session factory for `url`, one per URL; objects stay usable after a commit."""
     return sessionmaker(get_engine(url), expire_on_commit=False)
 
 

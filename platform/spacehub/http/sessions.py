@@ -37,6 +37,7 @@ CSRF_COOKIE = "spacehub-csrf"
 
 
 def new_csrf_seed() -> str:
+    """A random seed for a browser's CSRF cookie."""
     return secrets.token_urlsafe(24)
 
 
@@ -47,4 +48,5 @@ def csrf_token(secret: str, seed: str) -> str:
 
 
 def check_csrf(secret: str, seed: str | None, token: str | None) -> bool:
+    """Whether a form's CSRF `token` matches the browser's cookie `seed` (both present)."""
     return bool(seed) and bool(token) and hmac.compare_digest(csrf_token(secret, seed or ""), token or "")

@@ -33,6 +33,7 @@ WAKE_EVERY = 5.0
 
 
 def is_background(path: str) -> bool:
+    """Whether a request to `path` is one that clients send on their own (heartbeats, health), not a visit."""
     path = path.split("?", 1)[0]
     return any(marker in path for marker in BACKGROUND_PATHS)
 
@@ -50,15 +51,18 @@ class Activity:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        """Start touching, every few seconds, the spaces with requests in flight."""
         self._task = asyncio.create_task(self._keep_busy_spaces_active())
 
     async def close(self) -> None:
+        """Stop touching the spaces with requests in flight."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
     async def touch(self, space_id: int) -> None:
+        """Record a visit to the space, writing to Redis at most every WRITE_EVERY seconds per space."""
         now = time.time()
         if now - self._written.get(space_id, 0.0) < WRITE_EVERY:
             return

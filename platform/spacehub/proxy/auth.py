@@ -53,6 +53,7 @@ class AppAccess:
     async def check(
         self, request: web.BaseRequest, record: SpaceRecord, prefix: str, session: aiohttp.ClientSession
     ) -> Decision:
+        """Whether the request may reach the app (public, or a credential); `__sign` also sets the cookie."""
         if not record.private:
             return Decision(True)
         signed = request.query.get(SIGN_PARAM)

@@ -67,6 +67,7 @@ class Upstream:
 def request_headers(
     request: web.BaseRequest, upstream: Upstream, *, websocket: bool = False
 ) -> CIMultiDict[str]:
+    """The headers to send upstream: the client's, less hop-by-hop, forwarding and removed ones."""
     connection_tokens = {t.strip().lower() for t in request.headers.get("Connection", "").split(",")}
     headers: CIMultiDict[str] = CIMultiDict()
     for name, value in request.headers.items():
@@ -86,6 +87,7 @@ def request_headers(
 def response_headers(
     upstream_headers: CIMultiDict[str] | aiohttp.typedefs.LooseHeaders, upstream: Upstream
 ) -> CIMultiDict[str]:
+    """Headers for the client: the upstream's less hop-by-hop ones; `upstream` adds some, overrides some."""
     headers: CIMultiDict[str] = CIMultiDict()
     source = upstream_headers if isinstance(upstream_headers, CIMultiDict) else CIMultiDict(upstream_headers)
     connection_tokens = {t.strip().lower() for t in source.get("Connection", "").split(",")}
@@ -111,6 +113,7 @@ class LimitedBody:
         self.exceeded = False
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's chunks as they arrive; BodyTooLarge once more than `limit` bytes came."""
         received = 0
         async for chunk in self.request.content.iter_any():
             received += len(chunk)

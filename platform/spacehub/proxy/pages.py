@@ -80,6 +80,7 @@ _FOLLOW = """<script>
 
 
 def wants_html(request: web.BaseRequest) -> bool:
+    """Whether the request is a browser's page load (a GET or HEAD accepting HTML), not an API call."""
     accept = request.headers.get("Accept", "")
     return "text/html" in accept and request.method in ("GET", "HEAD")
 
@@ -96,6 +97,7 @@ def render(
     hub_link: str | None = None,
     status_path: str | None = None,
 ) -> web.Response:
+    """An error page for browsers, or JSON for API clients; `refresh` retries until the app answers."""
     headers = {"Cache-Control": "no-store"}
     if refresh:
         headers["Retry-After"] = "5"
@@ -146,14 +148,17 @@ def space_unavailable(
 
 
 def no_such_space(request: web.BaseRequest) -> web.Response:
+    """The answer for an address with no space (also for a private one the visitor may not see)."""
     return render(request, 404, "No space here", "", "There is no space at this address.")
 
 
 def too_large(request: web.BaseRequest, limit: int) -> web.Response:
+    """The answer for a request body over `limit` bytes."""
     return render(request, 413, "Request body too large", "", f"The limit is {limit} bytes.")
 
 
 def upstream_failed(request: web.BaseRequest, name: str, hub_url: str) -> web.Response:
+    """The answer when a running app refuses the connection: retry soon, with a link to the space's page."""
     return render(
         request,
         503,

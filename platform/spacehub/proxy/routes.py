@@ -33,18 +33,22 @@ class RouteCache:
         self._changed = asyncio.Condition()
 
     def lookup(self, subdomain: str) -> SpaceRecord | None:
+        """The route record of the space at `subdomain` (case-insensitive), if any."""
         return self.by_subdomain.get(subdomain.lower())
 
     def lookup_name(self, owner: str, name: str) -> SpaceRecord | None:
+        """The route record of the space `owner/name` (case-insensitive), if any."""
         subdomain = self.by_name.get(f"{owner}/{name}".lower())
         return self.by_subdomain.get(subdomain) if subdomain else None
 
     async def start(self) -> None:
+        """Start following the route table; waits up to 10 s for the first full load."""
         self._task = asyncio.create_task(self._follow())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.ready.wait(), timeout=10)
 
     async def close(self) -> None:
+        """Stop following the route table."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -72,6 +76,7 @@ class RouteCache:
                 await asyncio.sleep(1)
 
     async def reload_all(self) -> None:
+        """Replace the whole copy with the route table as Redis holds it now."""
         members = await self.redis.smembers(self.keys.spaces)
         fresh: dict[str, SpaceRecord] = {}
         for raw in members:
@@ -83,6 +88,7 @@ class RouteCache:
         self.by_name = {record.name.lower(): sub for sub, record in fresh.items()}
 
     async def reload(self, subdomain: str) -> None:
+        """Reload one space's record (dropping it if it is gone), and wake those waiting for a change."""
         record = SpaceRecord.from_hash(subdomain, await self.redis.hgetall(self.keys.space(subdomain)))
         previous = self.by_subdomain.pop(subdomain, None)
         if previous is not None:

@@ -61,6 +61,7 @@ class EdgeProxy:
         self.activity = Activity(routes.redis, routes.keys)
 
     async def start(self) -> None:
+        """Open the upstream connection pool (no cookies, no decompression) and start recording activity."""
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60, force_close=False),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.settings.upstream_connect_timeout),
@@ -70,6 +71,7 @@ class EdgeProxy:
         self.activity.start()
 
     async def close(self) -> None:
+        """Stop recording activity and close the connection pool."""
         await self.activity.close()
         if self.session is not None:
             await self.session.close()
@@ -98,6 +100,7 @@ class EdgeProxy:
     # Handling -----------------------------------------------------------------------------------
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Answer one request: the hub's, or an app's; 413 when the body is over the limit."""
         app = self.app_request(request)
         try:
             if app is None:
@@ -107,6 +110,7 @@ class EdgeProxy:
             return pages.too_large(request, self.settings.max_body_size)
 
     async def to_hub(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Forward a request to the controller; its internal API is not reachable from outside."""
         if request.path.startswith(INTERNAL_PREFIX):
             return pages.render(request, 404, "Not found", "", "")
         upstream = Upstream(self.controller, request.raw_path, self.forwarding_headers(request))
@@ -116,6 +120,7 @@ class EdgeProxy:
             return pages.render(request, 503, "The hub is restarting", "", "Retry in a moment.", refresh=True)
 
     async def to_app(self, request: web.BaseRequest, app: AppRequest) -> web.StreamResponse:
+        """Serve an app request: access check, status probe, static files, or the app (woken if need be)."""
         record = app.record
         if record is None:
             return pages.no_such_space(request)
@@ -154,6 +159,7 @@ class EdgeProxy:
         record: SpaceRecord,
         extra: tuple[tuple[str, str], ...],
     ) -> web.StreamResponse:
+        """Forward a request to the app without the visitor's credentials; Streamlit apps keep the prefix."""
         keep_prefix = record.sdk == "streamlit"
         path, cookie = without_credentials(
             request, (app.prefix + app.path) if keep_prefix else (app.path or "/")
@@ -239,6 +245,7 @@ class EdgeProxy:
         app: AppRequest,
         extra: tuple[tuple[str, str], ...],
     ) -> web.StreamResponse:
+        """Serve a static space's file at its commit through the controller's file server (GET, HEAD)."""
         if request.method not in ("GET", "HEAD"):
             return pages.render(
                 request, 405, "Method not allowed", record.name, "Static spaces serve files only."
@@ -258,6 +265,7 @@ class EdgeProxy:
     async def forward(
         self, request: web.BaseRequest, upstream: Upstream, record: SpaceRecord | None = None
     ) -> web.StreamResponse:
+        """Forward over HTTP, or as a WebSocket whose messages count as visits (and thaw a frozen app)."""
         assert self.session is not None
         if request.headers.get("Upgrade", "").lower() == "websocket":
 
@@ -272,6 +280,7 @@ class EdgeProxy:
         return await forward_http(request, self.session, upstream, self.settings.max_body_size)
 
     def forwarding_headers(self, request: web.BaseRequest) -> dict[str, str]:
+        """The X-Forwarded headers for an upstream, from this request (never the client's own)."""
         return {
             "X-Forwarded-For": request.remote or "",
             "X-Forwarded-Host": request.host,
@@ -289,6 +298,7 @@ def _connect_host(listen_host: str) -> str:
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the edge proxy on every listen address until `stop` is set."""
     client = redis.asyncio.Redis.from_url(settings.resolved_redis_url)
     routes = RouteCache(client, Keys(settings.namespace))
     await routes.start()
@@ -317,6 +327,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def run_proxy(settings: Settings) -> None:
+    """Run the edge proxy until SIGTERM or SIGINT."""
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

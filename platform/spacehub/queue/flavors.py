@@ -60,6 +60,7 @@ class Resources(BaseModel):
 
     @property
     def memory_bytes(self) -> int:
+        """The memory size in bytes."""
         return parse_size(self.memory)
 
 
@@ -99,22 +100,27 @@ class Flavor(BaseModel):
 
     @property
     def memory_bytes(self) -> int:
+        """The flavor's memory limit in bytes."""
         return parse_size(self.memory)
 
     @property
     def is_gpu(self) -> bool:
+        """Whether the flavor comes with GPUs; agents serve GPU flavors only when configured to."""
         return self.gpus > 0
 
     @property
     def default_sleep_seconds(self) -> int | None:
+        """The flavor's default sleep time in seconds, or None when its apps never sleep."""
         return parse_duration(self.sleep_after) if self.sleep_after else None
 
     @property
     def freeze_seconds(self) -> int | None:
+        """Idle seconds before an app of this flavor is frozen, or None when it never is."""
         return parse_duration(self.freeze_after) if self.freeze_after else None
 
     @property
     def limits(self) -> Resources:
+        """The most an app of this flavor may take: its CPU and memory."""
         return Resources(cpu=self.cpu, memory=self.memory)
 
     def request_for(self, sdk: str) -> Resources:

@@ -34,8 +34,10 @@ class DeploySpec(BaseModel):
 
     @property
     def owner(self) -> str:
+        """The space's owner: the first part of its `owner/name`."""
         return self.space_name.split("/", 1)[0]
 
     @property
     def repo_name(self) -> str:
+        """The space's repository name: the second part of its `owner/name`."""
         return self.space_name.split("/", 1)[1]

@@ -51,6 +51,7 @@ class CommitPlan:
 
     @property
     def message(self) -> str:
+        """The commit message: the summary ("Update files" if empty), then the description."""
         summary = self.summary.strip() or "Update files"
         return f"{summary}\n\n{self.description.strip()}".strip() + "\n"
 

@@ -29,6 +29,7 @@ class TreeEntry:
 
     @property
     def is_symlink(self) -> bool:
+        """Whether the entry is a symbolic link (git's mode 120000)."""
         return self.mode == "120000"
 
 
@@ -42,6 +43,7 @@ class CommitInfo:
 
 
 def git_env() -> dict[str, str]:
+    """git's environment: none of the caller's GIT_ variables or system config, no prompts, C locale."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(
         GIT_CONFIG_NOSYSTEM="1",
@@ -60,6 +62,7 @@ class GitRepo:
 
     @classmethod
     def init_bare(cls, path: Path) -> GitRepo:
+        """A new empty bare repository at `path` that accepts pushes over smart HTTP."""
         path.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             ["git", "init", "--quiet", "--bare", f"--initial-branch={DEFAULT_BRANCH}", str(path)],
@@ -76,9 +79,11 @@ class GitRepo:
 
     @property
     def exists(self) -> bool:
+        """Whether a repository is there (it has a HEAD)."""
         return (self.path / "HEAD").is_file()
 
     def run(self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None) -> bytes:
+        """The output of `git <args>` in this repository; GitError with git's message when it fails."""
         full_env = git_env()
         if env:
             full_env.update(env)
@@ -104,12 +109,15 @@ class GitRepo:
         return sha or None
 
     def head(self, branch: str = DEFAULT_BRANCH) -> str | None:
+        """The commit at the tip of `branch`, or None when it has no such branch (an empty repository)."""
         return self.resolve(f"refs/heads/{branch}")
 
     def branches(self) -> dict[str, str]:
+        """Branch name -> the commit at its tip."""
         return self._refs("refs/heads/")
 
     def tags(self) -> dict[str, str]:
+        """Tag name -> the object it points to."""
         return self._refs("refs/tags/")
 
     def _refs(self, prefix: str) -> dict[str, str]:
@@ -121,6 +129,7 @@ class GitRepo:
         return refs
 
     def commit_info(self, sha: str) -> CommitInfo:
+        """The id, committer date (UTC), author and message of one commit."""
         out = self.run("show", "-s", "--format=%H%x00%cI%x00%an%x00%B", sha).decode()
         full, date, author, message = out.split("\x00", 3)
         message = message.strip()
@@ -133,6 +142,7 @@ class GitRepo:
         )
 
     def log(self, rev: str, limit: int = 50, skip: int = 0) -> list[CommitInfo]:
+        """Up to `limit` commits reachable from `rev`, newest first, after skipping `skip`."""
         out = self.run("log", f"--max-count={limit}", f"--skip={skip}", "--format=%H", rev, "--").decode()
         return [self.commit_info(sha) for sha in out.split()]
 
@@ -184,9 +194,11 @@ class GitRepo:
         return next((e for e in siblings if e.path == path), None)
 
     def read_blob(self, oid: str) -> bytes:
+        """The content of a blob."""
         return self.run("cat-file", "blob", oid)
 
     def read_file(self, sha: str, path: str) -> bytes | None:
+        """The content of the file at `path` in commit `sha`; None when there is no file there."""
         entry = self.entry(sha, path)
         if entry is None or entry.type != "blob":
             return None

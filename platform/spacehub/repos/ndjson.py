@@ -61,6 +61,7 @@ class Spilled:
             yield base64.b64decode(pending, validate=True)
 
     def discard(self) -> None:
+        """Delete the temporary file."""
         self.path.unlink(missing_ok=True)
 
 
@@ -105,6 +106,7 @@ class NdjsonReader:
         self._spill_size = 0
 
     def feed(self, data: bytes) -> list[Any]:
+        """Parse the next bytes of the payload; returns the lines they complete (long strings spilled)."""
         lines: list[Any] = []
         i, n = 0, len(data)
         while i < n:
@@ -144,6 +146,7 @@ class NdjsonReader:
         return lines
 
     def close(self) -> list[Any]:
+        """The last line, if the payload lacks a final newline; NdjsonError if it ends inside a string."""
         if self._in_string:
             raise NdjsonError("the payload ends inside a string", self.line_number + 1)
         line = self._end_line()

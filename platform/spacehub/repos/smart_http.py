@@ -21,6 +21,7 @@ CHUNK = 1 << 16
 
 
 def pkt_line(text: str) -> bytes:
+    """`text` as one pkt-line of git's protocol: its length, in four hex digits, then the data."""
     data = text.encode()
     return f"{len(data) + 4:04x}".encode() + data
 

@@ -63,6 +63,7 @@ class PreloadEntry(BaseModel):
 
     @classmethod
     def parse(cls, item: str) -> PreloadEntry:
+        """The entry an item of `preload_from_hub` describes; ValueError for a malformed one."""
         parts = item.split()
         if not parts or len(parts) > 3 or not re.match(r"^[\w.-]+/[\w.-]+$", parts[0]):
             raise ValueError(f"items are `owner/name [file1,file2 [revision]]`, got {item!r}")
@@ -139,10 +140,12 @@ class SpaceConfig(BaseModel):
 
     @property
     def preload_entries(self) -> list[PreloadEntry]:
+        """The `preload_from_hub` items, parsed."""
         return [PreloadEntry.parse(item) for item in self.preload_from_hub or []]
 
     @property
     def startup_timeout_seconds(self) -> int | None:
+        """The `startup_duration_timeout` in seconds, or None when it is not set."""
         return parse_duration(self.startup_duration_timeout) if self.startup_duration_timeout else None
 
     def card_data(self) -> dict[str, Any]:

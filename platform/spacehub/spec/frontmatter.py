@@ -37,6 +37,7 @@ class FrontMatter:
     present: bool = False
 
     def line_of(self, key: str) -> int | None:
+        """The README line of the top-level `key`, if it is there."""
         return self.lines.get(key)
 
 
@@ -54,6 +55,7 @@ def split_readme(text: str) -> tuple[str | None, int, str]:
 
 
 def parse_front_matter(readme: str) -> FrontMatter:
+    """The front matter of a README; FrontMatterError, with its line, when it is invalid."""
     body, first_line, _ = split_readme(readme)
     if body is None or not body.strip():
         return FrontMatter(present=body is not None)

@@ -19,6 +19,7 @@ class Command:
     build: int
 
     def to_message(self) -> str:
+        """The command as a JSON message for the host's channel."""
         return json.dumps({"action": self.action.value, "subdomain": self.subdomain, "build": self.build})
 
     @classmethod

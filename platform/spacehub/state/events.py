@@ -44,6 +44,7 @@ class Event:
     at: float = 0.0
 
     def to_fields(self) -> dict[str, str]:
+        """The event as a stream entry's fields (one JSON field), stamped with the time now if unstamped."""
         data = asdict(self)
         data["type"] = self.type.value
         data["at"] = self.at or time.time()
@@ -51,6 +52,7 @@ class Event:
 
     @classmethod
     def from_fields(cls, fields: dict[Any, Any]) -> Event:
+        """The event a stream entry holds (as `to_fields` wrote it)."""
         raw = fields.get(b"event") or fields.get("event") or b"{}"
         data = json.loads(raw)
         data["type"] = EventType(data["type"])
@@ -63,9 +65,11 @@ class EventStream:
         self.key = keys.events
 
     def publish(self, event: Event) -> None:
+        """Append an event to the stream (capped near 100,000 entries)."""
         self.redis.xadd(self.key, event.to_fields(), maxlen=100_000, approximate=True)
 
     def ensure_group(self) -> None:
+        """Create the controller's consumer group (and the stream) unless it exists."""
         try:
             self.redis.xgroup_create(self.key, CONSUMER_GROUP, id="0", mkstream=True)
         except redis.ResponseError as exc:
@@ -87,4 +91,5 @@ class EventStream:
                     )
 
     def ack(self, entry_id: str) -> None:
+        """Mark an entry handled, so that it is not read again as pending."""
         self.redis.xack(self.key, CONSUMER_GROUP, entry_id)

@@ -71,6 +71,7 @@ class HostRecord:
 
     @property
     def used_gpus(self) -> list[str]:
+        """The GPU device ids the host's apps hold."""
         return sorted({g for a in self.allocations for g in a.gpus})
 
     def shortage(self, cpu: float, memory: int, gpus: int) -> str | None:
@@ -101,11 +102,13 @@ class HostRecord:
         )
 
     def to_fields(self) -> dict[str, str]:
+        """The record as the fields of its Redis hash (one JSON field)."""
         data = asdict(self)
         return {"record": json.dumps(data)}
 
     @classmethod
     def from_fields(cls, fields: dict[Any, Any]) -> HostRecord | None:
+        """The record a host's Redis hash holds, or None when it is empty (expired)."""
         raw = fields.get(b"record") or fields.get("record")
         if not raw:
             return None
@@ -149,6 +152,7 @@ class HostDirectory:
         self.keys = keys
 
     def heartbeat(self, record: HostRecord, ttl: float) -> None:
+        """Write the host's record, to expire after `ttl` seconds without another heartbeat."""
         pipe = self.redis.pipeline()
         pipe.hset(self.keys.host(record.host), mapping=record.to_fields())
         pipe.expire(self.keys.host(record.host), max(1, int(ttl)))
@@ -156,9 +160,11 @@ class HostDirectory:
         pipe.execute()
 
     def get(self, host: str) -> HostRecord | None:
+        """The host's current record, or None once its heartbeats stopped."""
         return HostRecord.from_fields(self.redis.hgetall(self.keys.host(host)))
 
     def alive(self) -> dict[str, HostRecord]:
+        """The hosts whose record has not expired, by name."""
         records = {}
         for raw in self.redis.smembers(self.keys.hosts):
             name = raw.decode()
@@ -168,7 +174,5 @@ class HostDirectory:
         return records
 
     def known(self) -> set[str]:
+        """Every host that ever registered, alive or not."""
         return {raw.decode() for raw in self.redis.smembers(self.keys.hosts)}
-
-    def forget(self, host: str) -> None:
-        self.redis.srem(self.keys.hosts, host)

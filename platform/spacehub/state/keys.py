@@ -37,9 +37,11 @@ class Keys:
         return self._key("events")
 
     def build_log(self, build_id: int) -> str:
+        """Stream of one build's log (it ends with an `end` entry)."""
         return self._key("log", "build", build_id)
 
     def run_log(self, space_id: int) -> str:
+        """Stream of a space's run log: a capped tail of its app's output."""
         return self._key("log", "run", space_id)
 
     def log_position(self, instance_id: str) -> str:
@@ -64,6 +66,7 @@ class Keys:
         return self._key("reservations", host_id)
 
     def admission_lock(self, host_id: str) -> str:
+        """Lock under which one host admits jobs, one admission at a time."""
         return self._key("admission", host_id)
 
     def host_commands(self, host_id: str) -> str:
@@ -84,4 +87,5 @@ class Keys:
         return self._key("usage", host_id)
 
     def queue_name(self, flavor: str) -> str:
+        """The RQ queue of a flavor's deploy jobs."""
         return f"{self.namespace}.{flavor}"

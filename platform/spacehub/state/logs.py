@@ -27,6 +27,7 @@ class LogLine:
 
 
 def now_iso() -> str:
+    """The time now in UTC, as ISO 8601 with milliseconds and `Z`."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -46,6 +47,7 @@ class LogWriter:
         self._last_flush = time.monotonic()
 
     def write(self, text: str, timestamp: str | None = None) -> None:
+        """Queue each line of `text` with its timestamp; flush every 200 lines or 0.2 s."""
         for line in text.splitlines() or [""]:
             with self._lock:
                 self._pending.append({"t": timestamp or now_iso(), "l": line})
@@ -53,6 +55,7 @@ class LogWriter:
             self.flush()
 
     def flush(self) -> None:
+        """Append the queued lines to the stream, in one round trip."""
         with self._lock:
             pending, self._pending = self._pending, []
             self._last_flush = time.monotonic()

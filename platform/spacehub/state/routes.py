@@ -82,6 +82,7 @@ class SpaceRecord:
 
     @classmethod
     def from_hash(cls, subdomain: str, raw: dict[Any, Any]) -> SpaceRecord | None:
+        """The record a space's Redis hash holds, or None when it has no id or stage (gone)."""
         data = {_text(k): _text(v) for k, v in raw.items()}
         if "id" not in data or "stage" not in data:
             return None
@@ -109,6 +110,7 @@ class SpaceRecord:
 
     @property
     def owner(self) -> str:
+        """The space's owner: the first part of its `owner/name`."""
         return self.name.split("/", 1)[0]
 
     def is_owned_by(self, build_id: int, host_id: str) -> bool:
@@ -240,6 +242,7 @@ class RouteTable:
         return removed
 
     def remove_space(self, subdomain: str) -> None:
+        """Delete a space's record and tell the proxies."""
         pipe = self.redis.pipeline()
         pipe.delete(self.keys.space(subdomain))
         pipe.srem(self.keys.spaces, subdomain)
@@ -247,6 +250,7 @@ class RouteTable:
         pipe.execute()
 
     def get(self, subdomain: str) -> SpaceRecord | None:
+        """The record of the space at `subdomain`, if any."""
         return SpaceRecord.from_hash(subdomain, self.redis.hgetall(self.keys.space(subdomain)))
 
     def get_many(self, subdomains: list[str]) -> dict[str, SpaceRecord]:

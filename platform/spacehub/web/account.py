@@ -30,11 +30,13 @@ def safe_next(target: str | None) -> str:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(browser: BrowserDep, next: str = "/spaces") -> Response:
+    """The login form; `next` is where to go after signing in."""
     return browser.render("login.html", next=safe_next(next))
 
 
 @router.post("/login")
 async def login(browser: BrowserDep) -> Response:
+    """Sign in with a user name and password; the form again, with a problem, when they do not match."""
     form = await browser.check_form()
     name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
     account = find_account(browser.session, name)
@@ -52,6 +54,7 @@ async def login(browser: BrowserDep) -> Response:
 
 @router.post("/logout")
 async def logout(browser: BrowserDep) -> Response:
+    """Sign out and go to the gallery."""
     await browser.check_form()
     browser.sign_out()
     return browser.redirect("/spaces", notice="You are logged out.")
@@ -59,6 +62,7 @@ async def logout(browser: BrowserDep) -> Response:
 
 @router.get("/join", response_class=HTMLResponse)
 def join_page(browser: BrowserDep) -> Response:
+    """The sign-up form, when the hub allows sign-ups."""
     if not browser.ctx.settings.signup_enabled:
         raise Forbidden("sign-ups are closed on this hub: ask its operator for an account")
     return browser.render("join.html")
@@ -66,6 +70,7 @@ def join_page(browser: BrowserDep) -> Response:
 
 @router.post("/join")
 async def join(browser: BrowserDep) -> Response:
+    """Create an account with a password and sign it in, when the hub allows sign-ups."""
     if not browser.ctx.settings.signup_enabled:
         raise Forbidden("sign-ups are closed on this hub: ask its operator for an account")
     form = await browser.check_form()
@@ -84,17 +89,20 @@ async def join(browser: BrowserDep) -> Response:
 
 @router.get("/settings/tokens", response_class=HTMLResponse)
 def tokens_page(browser: BrowserDep) -> Response:
+    """The signed-in user's access tokens."""
     account = browser.require_account()
     return browser.render("tokens.html", tokens=tokens_of(browser, account), created=None)
 
 
 def tokens_of(browser: Browser, account: Account) -> list[Token]:
+    """The tokens of `account`, newest first."""
     query = select(Token).where(Token.account_id == account.id).order_by(Token.id.desc())
     return list(browser.session.scalars(query))
 
 
 @router.post("/settings/tokens", response_class=HTMLResponse)
 async def create_token(browser: BrowserDep) -> Response:
+    """Issue a token for the signed-in user and show it, once."""
     account = browser.require_account()
     form = await browser.check_form()
     name = str(form.get("name", "")).strip()
@@ -112,6 +120,7 @@ async def create_token(browser: BrowserDep) -> Response:
 
 @router.post("/settings/tokens/{token_id}/revoke")
 async def revoke(token_id: int, browser: BrowserDep) -> Response:
+    """Revoke one of the signed-in user's tokens; it stops working at once."""
     account = browser.require_account()
     await browser.check_form()
     token = revoke_token(browser.session, token_id, owner=account)

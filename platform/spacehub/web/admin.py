@@ -44,6 +44,7 @@ def usage_history(browser: Browser, host: str) -> dict[str, str] | None:
 
 
 def host_rows(browser: Browser, views: list[HostView]) -> list[dict[str, Any]]:
+    """The dashboard's host rows: capacity, use, recent history and allocations, or just offline."""
     rows: list[dict[str, Any]] = []
     for view in views:
         record = view.record
@@ -66,6 +67,7 @@ def host_rows(browser: Browser, views: list[HostView]) -> list[dict[str, Any]]:
 
 
 def space_rows(browser: Browser, spaces: list[Space], views: list[HostView]) -> list[dict[str, Any]]:
+    """The dashboard's space rows: stage, host, hardware, last visit and the app's allocation."""
     ids = [str(s.repo_id) for s in spaces]
     activity = browser.ctx.redis.zmscore(browser.ctx.keys.activity, ids) if ids else []
     apps = {app.allocation.space_id: app.allocation for view in views for app in view.apps}
@@ -85,6 +87,7 @@ def space_rows(browser: Browser, spaces: list[Space], views: list[HostView]) -> 
 
 
 def build_rows(browser: Browser, names: dict[int, str]) -> list[dict[str, Any]]:
+    """The dashboard's rows for the latest 50 builds, with their outcome and duration."""
     builds = browser.session.scalars(select(Build).order_by(Build.id.desc()).limit(50))
     rows = []
     for build in builds:
@@ -109,6 +112,7 @@ def build_rows(browser: Browser, names: dict[int, str]) -> list[dict[str, Any]]:
 
 
 def dashboard(browser: Browser, **extra: Any) -> Response:
+    """The admin dashboard (admins only): hosts, queues, spaces, builds, accounts and tokens."""
     browser.require_admin()
     session = browser.session
     spaces = list(session.scalars(select(Space)))
@@ -128,6 +132,7 @@ def dashboard(browser: Browser, **extra: Any) -> Response:
 
 @router.get("", response_class=HTMLResponse)
 def admin_page(browser: BrowserDep) -> Response:
+    """The admin dashboard; visitors who are not signed in go to the login page first."""
     if browser.account is None:
         return browser.redirect("/login?next=/admin")
     return dashboard(browser, created=None)
@@ -135,6 +140,7 @@ def admin_page(browser: BrowserDep) -> Response:
 
 @router.get("/builds/{build_id}/log", response_class=HTMLResponse)
 def build_log(build_id: int, browser: BrowserDep) -> Response:
+    """The persisted log of one build, for admins."""
     browser.require_admin()
     build = browser.session.get(Build, build_id)
     space = browser.session.get(Space, build.space_id) if build else None
@@ -150,6 +156,7 @@ def build_log(build_id: int, browser: BrowserDep) -> Response:
 
 @router.post("/spaces/{space_id}/{action}")
 async def space_action(space_id: int, action: str, browser: BrowserDep) -> Response:
+    """Stop (pause), restart or move any space to another host, for admins."""
     browser.require_admin()
     await browser.check_form()
     space = browser.session.get(Space, space_id)
@@ -177,6 +184,7 @@ async def space_action(space_id: int, action: str, browser: BrowserDep) -> Respo
 
 @router.post("/jobs/{job_id}/retry")
 async def retry_job(job_id: str, browser: BrowserDep) -> Response:
+    """Queue a failed deploy job again."""
     browser.require_admin()
     form = await browser.check_form()
     return await run_action(
@@ -189,6 +197,7 @@ async def retry_job(job_id: str, browser: BrowserDep) -> Response:
 
 @router.post("/users")
 async def create_user(browser: BrowserDep) -> Response:
+    """Create a user, with a password or none (then they sign in with a token)."""
     browser.require_admin()
     form = await browser.check_form()
     name = str(form.get("name", "")).strip()
@@ -204,6 +213,7 @@ async def create_user(browser: BrowserDep) -> Response:
 
 @router.post("/orgs")
 async def create_org(browser: BrowserDep) -> Response:
+    """Create an organization."""
     browser.require_admin()
     form = await browser.check_form()
     name = str(form.get("name", "")).strip()
@@ -217,6 +227,7 @@ async def create_org(browser: BrowserDep) -> Response:
 
 @router.post("/members")
 async def add_member(browser: BrowserDep) -> Response:
+    """Make a user a member of an organization, with the role the form names."""
     browser.require_admin()
     form = await browser.check_form()
     org, user, role = (str(form.get(key, "")) for key in ("org", "user", "role"))
@@ -230,6 +241,7 @@ async def add_member(browser: BrowserDep) -> Response:
 
 @router.post("/users/{name}/{action}")
 async def user_action(name: str, action: str, browser: BrowserDep) -> Response:
+    """Disable or enable a user's account."""
     acting = browser.require_admin()
     await browser.check_form()
     if action not in ("disable", "enable"):
@@ -244,6 +256,7 @@ async def user_action(name: str, action: str, browser: BrowserDep) -> Response:
 
 @router.post("/tokens", response_class=HTMLResponse)
 async def create_token(browser: BrowserDep) -> Response:
+    """Issue a token for a user and show it on the dashboard, once."""
     browser.require_admin()
     form = await browser.check_form()
     user = str(form.get("user", ""))
@@ -265,6 +278,7 @@ async def create_token(browser: BrowserDep) -> Response:
 
 @router.post("/tokens/{token_id}/revoke")
 async def revoke(token_id: int, browser: BrowserDep) -> Response:
+    """Revoke a token; it stops working at once."""
     browser.require_admin()
     await browser.check_form()
     token = revoke_token(browser.session, token_id)

@@ -37,10 +37,12 @@ class Card:
 
     @property
     def card(self) -> dict[str, Any]:
+        """The README front matter of the space (title, emoji, colors...), empty when it has none."""
         return self.repo.card or {}
 
     @property
     def title(self) -> str:
+        """The title the card shows: the front matter's, else the repository's name."""
         return str(self.card.get("title") or self.repo.name)
 
 
@@ -51,6 +53,7 @@ def trending_score(likes: int, last_active: float, now: float) -> float:
 
 
 def space_cards(browser: Browser, repos: list[Repo]) -> list[Card]:
+    """A card for each space in `repos`, with its stage and last visit (else its last update)."""
     ctx = browser.ctx
     ids = [str(r.id) for r in repos]
     scores = ctx.redis.zmscore(ctx.keys.activity, ids) if ids else []
@@ -66,6 +69,7 @@ def space_cards(browser: Browser, repos: list[Repo]) -> list[Card]:
 def gallery(
     browser: BrowserDep, q: str = "", sdk: str = "", sort: str = "trending", page: int = Query(1, ge=1)
 ) -> Response:
+    """The gallery of the spaces the visitor may see: searched, filtered by SDK, sorted and paged."""
     sort = sort if sort in SORTS else "trending"
     order = {"likes": "likes", "updated": "lastModified", "created": "createdAt"}.get(sort)
     repos = visible_repos(
@@ -97,6 +101,7 @@ def gallery(
 
 
 def space_context(browser: Browser, owner: str, name: str) -> dict[str, Any]:
+    """What every tab of a space's page shows: repo, card, runtime, app URL and the visitor's rights."""
     repo = get_readable_repo(browser.session, browser.principal, RepoType.SPACE, owner, name)
     space = repo.space
     if space is None:
@@ -132,25 +137,30 @@ def signed_app_src(browser: Browser, context: dict[str, Any]) -> str:
 
 @router.get("/spaces/{owner}/{name}", response_class=HTMLResponse)
 def space_page(owner: str, name: str, browser: BrowserDep) -> Response:
+    """A space's page, with its app in a frame (signed, so that private apps open)."""
     context = space_context(browser, owner, name)
     return browser.render("space.html", tab="app", app_src=signed_app_src(browser, context), **context)
 
 
 @router.get("/spaces/{owner}/{name}/logs", response_class=HTMLResponse)
 def space_logs(owner: str, name: str, browser: BrowserDep) -> Response:
+    """A space's Logs tab, which follows its build and run logs."""
     return browser.render("space_logs.html", tab="logs", **space_context(browser, owner, name))
 
 
 def files_context(browser: Browser, repo: Repo, tail: str) -> dict[str, Any]:
+    """What the Files tab shows of a folder (`tail`: revision and path) of the repository."""
     return folder_view(open_git(browser.ctx.settings, repo), tail)
 
 
 def blob_context(browser: Browser, repo: Repo, tail: str) -> dict[str, Any]:
+    """What the Files tab shows of one file (`tail`: revision and path) of the repository."""
     return file_view(open_git(browser.ctx.settings, repo), tail)
 
 
 @router.get("/spaces/{owner}/{name}/tree/{tail:path}", response_class=HTMLResponse)
 def space_files(owner: str, name: str, tail: str, browser: BrowserDep) -> Response:
+    """A folder of a space's files at a revision."""
     context = space_context(browser, owner, name)
     return browser.render(
         "files.html",
@@ -163,6 +173,7 @@ def space_files(owner: str, name: str, tail: str, browser: BrowserDep) -> Respon
 
 @router.get("/spaces/{owner}/{name}/blob/{tail:path}", response_class=HTMLResponse)
 def space_file(owner: str, name: str, tail: str, browser: BrowserDep) -> Response:
+    """One of a space's files at a revision."""
     context = space_context(browser, owner, name)
     return browser.render(
         "file.html", tab="files", prefix="/spaces", **context, **blob_context(browser, context["repo"], tail)
@@ -213,6 +224,7 @@ def _repo_routes(prefix: str, type: RepoType) -> None:
 @router.get("/users/{name}", response_class=HTMLResponse)
 @router.get("/{name}", response_class=HTMLResponse)
 def profile(name: str, browser: BrowserDep, request: Request) -> Response:
+    """A user's or organization's page: their visible repositories, and members or organizations."""
     account = find_account(browser.session, name)
     if account is None:
         raise RepoNotFound(f"no user or organization named {name}")

@@ -44,18 +44,22 @@ class Browser:
 
     @property
     def principal(self) -> Principal:
+        """The browsing user for access checks: a signed-in browser may do what a write token may."""
         return Principal(account=self.account, role=TokenRole.WRITE)
 
     @property
     def csrf(self) -> str:
+        """The CSRF token that this browser's forms carry, derived from its seed."""
         return csrf_token(self.ctx.settings.resolved_internal_token, self.csrf_seed)
 
     def require_account(self) -> Account:
+        """The signed-in account; Unauthorized for anonymous visitors."""
         if self.account is None:
             raise Unauthorized("sign in first")
         return self.account
 
     def require_admin(self) -> Account:
+        """The signed-in account if it is an administrator; Forbidden otherwise."""
         account = self.require_account()
         if not account.is_admin:
             raise Forbidden("this page is for administrators")
@@ -73,6 +77,7 @@ class Browser:
         return {key: form.getlist(key) if len(form.getlist(key)) > 1 else form.get(key) for key in form}
 
     def sign_in(self, account: Account) -> None:
+        """Set the session cookie for `account` on the response."""
         self.cookies.append(
             (
                 SESSION_COOKIE,
@@ -82,9 +87,11 @@ class Browser:
         )
 
     def sign_out(self) -> None:
+        """Clear the session cookie on the response."""
         self.cookies.append((SESSION_COOKIE, "", 0))
 
     def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        """A page from `template`, with what every page shows (user, CSRF token, hub URL, notice, problem)."""
         context.update(
             request=self.request,
             user=self.account,
@@ -98,6 +105,7 @@ class Browser:
         return self.finish(response)
 
     def redirect(self, url: str, *, notice: str | None = None, error: str | None = None) -> RedirectResponse:
+        """A 303 redirect to `url`, carrying a notice or an error for the next page to show."""
         params = {k: v for k, v in (("notice", notice), ("error", error)) if v}
         path, hash_mark, fragment = url.partition("#")
         if params:
@@ -106,6 +114,7 @@ class Browser:
         return self.finish(RedirectResponse(target, status_code=303))
 
     def finish(self, response: Any) -> Any:
+        """Put the cookies this request set (CSRF seed, session) on `response`, and keep it out of caches."""
         secure = self.ctx.settings.public_scheme == "https"
         if self.new_seed:
             response.set_cookie(CSRF_COOKIE, self.csrf_seed, httponly=True, samesite="lax", secure=secure)
@@ -121,6 +130,7 @@ class Browser:
 
 
 def browser_for(request: Request, ctx: ControllerContext, session: Session) -> Browser:
+    """The Browser of a request: its signed-in account and its CSRF seed (a new one if it has none yet)."""
     seed = request.cookies.get(CSRF_COOKIE)
     return Browser(
         request=request,
@@ -133,6 +143,7 @@ def browser_for(request: Request, ctx: ControllerContext, session: Session) -> B
 
 
 def get_browser(request: Request, ctx: CtxDep, session: SessionDep) -> Browser:
+    """The Browser of the request (a dependency)."""
     return browser_for(request, ctx, session)
 
 

@@ -47,6 +47,7 @@ def owners_of(browser: Browser) -> list[str]:
 
 
 def new_space_form(browser: Browser, status: int = 200, problem: str | None = None, **form: Any) -> Response:
+    """The new-space page: owners, starters, SDKs and hardware to pick; a refused attempt refills `form`."""
     return browser.render(
         "new_space.html",
         status_code=status,
@@ -61,6 +62,7 @@ def new_space_form(browser: Browser, status: int = 200, problem: str | None = No
 
 @router.get("/new-space", response_class=HTMLResponse)
 def new_space_page(browser: BrowserDep) -> Response:
+    """The new-space page (signed-in users only; others go to the login page first)."""
     if browser.account is None:
         return browser.redirect("/login?next=/new-space")
     return new_space_form(browser)
@@ -68,6 +70,7 @@ def new_space_page(browser: BrowserDep) -> Response:
 
 @router.post("/new-space")
 async def new_space(browser: BrowserDep) -> Response:
+    """Create a space, from a starter (it builds at once) or empty; if refused, the form with the problem."""
     browser.require_account()
     form = await browser.check_form()
     owner, name = str(form.get("owner", "")), str(form.get("name", "")).strip()
@@ -119,6 +122,7 @@ async def new_space(browser: BrowserDep) -> Response:
 
 
 def writable(browser: Browser, owner: str, name: str) -> dict[str, Any]:
+    """The space page's context, if the user may change the space's settings; Forbidden otherwise."""
     context = space_context(browser, owner, name)
     if not context["can_write"]:
         raise Forbidden("only the space's owners can change its settings")
@@ -127,6 +131,7 @@ def writable(browser: Browser, owner: str, name: str) -> dict[str, Any]:
 
 @router.get("/spaces/{owner}/{name}/settings", response_class=HTMLResponse)
 def settings_page(owner: str, name: str, browser: BrowserDep) -> Response:
+    """The space's settings page: hardware, sleep time, visibility, secrets and variables."""
     if browser.account is None:
         return browser.redirect(f"/login?next=/spaces/{owner}/{name}/settings")
     context = writable(browser, owner, name)
@@ -143,6 +148,7 @@ def settings_page(owner: str, name: str, browser: BrowserDep) -> Response:
 
 @router.post("/spaces/{owner}/{name}/settings/{action}")
 async def settings_action(owner: str, name: str, action: str, browser: BrowserDep) -> Response:
+    """Apply one settings form, then go back to the settings (or the space, or the profile after a delete)."""
     context = writable(browser, owner, name)
     form = await browser.check_form()
     space: Space = context["space"]
@@ -161,6 +167,7 @@ Setting = Callable[["Browser", Space, dict[str, Any]], str]
 
 
 def set_hardware(browser: Browser, space: Space, form: dict[str, Any]) -> str:
+    """Move the space to the form's hardware flavor; it restarts on it."""
     flavor = str(form.get("flavor", ""))
     if not change_hardware(browser.ctx, browser.session, space, flavor):
         return f"The space already runs on {flavor}."
@@ -168,6 +175,7 @@ def set_hardware(browser: Browser, space: Space, form: dict[str, Any]) -> str:
 
 
 def set_sleep(browser: Browser, space: Space, form: dict[str, Any]) -> str:
+    """Set the space's sleep time from the form: seconds, -1 for never, blank for the flavor's default."""
     raw = str(form.get("seconds", "")).strip()
     if raw and not raw.lstrip("-").isdigit():
         raise BadRequest(f"sleep time is a whole number of seconds, or -1 for never, not {raw!r}")
@@ -176,11 +184,14 @@ def set_sleep(browser: Browser, space: Space, form: dict[str, Any]) -> str:
 
 
 def set_visibility(browser: Browser, space: Space, form: dict[str, Any]) -> str:
+    """Make the space public or private, as the form says."""
     set_private(browser.ctx, space.repo, form.get("visibility") == "private")
     return f"The space is now {'private' if space.repo.private else 'public'}."
 
 
 def environment_setter(kind: str, what: str) -> Setting:
+    """A setting that adds or updates a secret or a variable (`kind`), named `what` in its notice."""
+
     def put(browser: Browser, space: Space, form: dict[str, Any]) -> str:
         key, value = str(form.get("key", "")).strip(), str(form.get("value", ""))
         put_environment(browser.ctx, browser.session, space, kind, key, value)
@@ -190,6 +201,8 @@ def environment_setter(kind: str, what: str) -> Setting:
 
 
 def environment_remover(kind: str) -> Setting:
+    """A setting that removes a secret or a variable (`kind`)."""
+
     def delete(browser: Browser, space: Space, form: dict[str, Any]) -> str:
         key = str(form.get("key", ""))
         delete_environment(browser.ctx, browser.session, space, kind, key)
@@ -199,21 +212,25 @@ def environment_remover(kind: str) -> Setting:
 
 
 def restart_space(browser: Browser, space: Space, form: dict[str, Any]) -> str:
+    """Deploy the space's commit again, with the build cache."""
     restart(browser.ctx, browser.session, space)
     return "Restarting."
 
 
 def factory_rebuild(browser: Browser, space: Space, form: dict[str, Any]) -> str:
+    """Deploy the space's commit again, rebuilding everything without cache."""
     restart(browser.ctx, browser.session, space, factory=True)
     return "Factory rebuild started: everything builds again, without cache."
 
 
 def pause_space(browser: Browser, space: Space, form: dict[str, Any]) -> str:
+    """Stop the app until its owner restarts it."""
     pause(browser.ctx, browser.session, space)
     return "Paused: the app stays stopped until you restart it."
 
 
 def delete_space(browser: Browser, space: Space, form: dict[str, Any]) -> str:
+    """Delete the space, once the form repeats its full name to confirm."""
     name = space.repo.full_name
     if str(form.get("confirm", "")).strip() != name:
         raise BadRequest(f"type {name} exactly to delete the space")
@@ -246,6 +263,7 @@ def apply_setting(browser: Browser, space: Space, action: str, form: dict[str, A
 
 @router.post("/spaces/{owner}/{name}/like")
 async def like(owner: str, name: str, browser: BrowserDep) -> Response:
+    """Like the space, or take the like back when the user already likes it."""
     account = browser.require_account()
     await browser.check_form()
     repo = space_context(browser, owner, name)["repo"]
@@ -263,6 +281,7 @@ async def like(owner: str, name: str, browser: BrowserDep) -> Response:
 
 @router.get("/spaces/{owner}/{name}/duplicate", response_class=HTMLResponse)
 def duplicate_page(owner: str, name: str, browser: BrowserDep) -> Response:
+    """The page to duplicate a space into one of the user's namespaces."""
     if browser.account is None:
         return browser.redirect(f"/login?next=/spaces/{owner}/{name}/duplicate")
     return browser.render(
@@ -272,6 +291,7 @@ def duplicate_page(owner: str, name: str, browser: BrowserDep) -> Response:
 
 @router.post("/spaces/{owner}/{name}/duplicate")
 async def duplicate(owner: str, name: str, browser: BrowserDep) -> Response:
+    """Copy the space with its history and variables (not secrets) under a new name; the copy deploys."""
     account = browser.require_account()
     form = await browser.check_form()
     source: Space = space_context(browser, owner, name)["space"]

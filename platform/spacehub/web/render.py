@@ -29,6 +29,7 @@ GRADIENTS = {
 
 
 def render_markdown(text: str) -> Markup:
+    """Markdown as HTML; raw HTML in it shows as text, since READMEs are untrusted."""
     return Markup(_MARKDOWN.render(text))
 
 
@@ -47,10 +48,12 @@ def stage_kind(stage: str | Stage | None) -> str:
 
 
 def stage_label(stage: str | Stage | None) -> str:
+    """A stage as people read it (`RUNTIME_ERROR` -> `Runtime Error`)."""
     return Stage(stage).value.replace("_", " ").title() if stage else "Unknown"
 
 
 def time_ago(value: datetime | float | None) -> str:
+    """How long ago `value` (a datetime or a Unix time) was, in the largest whole unit."""
     if value is None:
         return "never"
     moment = value if isinstance(value, datetime) else datetime.fromtimestamp(value, UTC)
@@ -73,6 +76,7 @@ def duration(seconds: float | None) -> str:
 
 
 def file_size(value: float | None) -> str:
+    """A byte count in B, KB, MB, GB or TB (powers of 1024)."""
     size = float(value or 0)
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if size < 1024 or unit == "TB":
@@ -82,6 +86,7 @@ def file_size(value: float | None) -> str:
 
 
 def gradient(card: dict[str, Any]) -> str:
+    """The CSS gradient of a card, from its front matter's colorFrom and colorTo."""
     start = GRADIENTS.get(str(card.get("colorFrom")), GRADIENTS["indigo"])
     end = GRADIENTS.get(str(card.get("colorTo")), GRADIENTS["purple"])
     return f"linear-gradient(135deg, {start}, {end})"
@@ -94,10 +99,12 @@ def profile_url(name: str) -> str:
 
 
 def percent(used: float, total: float) -> int:
+    """`used` as a whole percentage of `total`, within 0 to 100."""
     return 0 if total <= 0 else max(0, min(100, round(100 * used / total)))
 
 
 def build_templates() -> Jinja2Templates:
+    """The Jinja templates, with the filters and globals the pages use."""
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     env = templates.env
     env.filters.update(markdown=render_markdown, time_ago=time_ago, file_size=file_size, duration=duration)

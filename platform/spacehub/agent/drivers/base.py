@@ -46,22 +46,27 @@ class Instance:
 
     @property
     def sdk(self) -> str:
+        """The SDK the app was built for (`gradio`, `streamlit`, `docker`...), from its labels."""
         return self.labels.get("spacehub.sdk", "")
 
     @property
     def flavor(self) -> str:
+        """The name of the hardware flavor the app was started on, from its labels."""
         return self.labels.get("spacehub.flavor", "")
 
     @property
     def gpus(self) -> list[str]:
+        """The ids of the GPUs the app was given; empty for a CPU app."""
         return [g for g in self.labels.get("spacehub.gpus", "").split(",") if g]
 
     @property
     def root_path(self) -> str:
+        """The prefix the app serves under (path routing), empty otherwise; health probes use it."""
         return self.labels.get("spacehub.root_path", "")
 
     @property
     def startup_timeout(self) -> int:
+        """Seconds the app may take to become healthy (its startup_duration_timeout, 600 if unknown)."""
         return int(self.labels.get("spacehub.startup_timeout") or 600)
 
 
@@ -112,13 +117,16 @@ class DriverHost(Protocol):
     """What a driver knows of the agent that runs it: no more than this."""
 
     @property
-    def settings(self) -> Settings: ...
+    def settings(self) -> Settings:
+        """The agent's settings: the driver's paths, tools, limits and package indexes."""
 
     @property
-    def host_id(self) -> str: ...
+    def host_id(self) -> str:
+        """The id of this host; the driver labels its instances with it."""
 
     @property
-    def instance_id(self) -> str: ...
+    def instance_id(self) -> str:
+        """The id of this installation, which names and labels its images and containers on the host."""
 
 
 def builds_to_keep(builds: Iterable[int], wanted: set[int]) -> set[int]:

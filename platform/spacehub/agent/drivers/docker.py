@@ -69,18 +69,21 @@ class DockerDriver(RuntimeDriver):
 
     @property
     def cli(self) -> str:
+        """The path of the docker CLI (which runs the builds), found on first use."""
         if self._cli is None:
             self._cli = find_docker_cli(self.settings.docker_cli)
         return self._cli
 
     @property
     def runtimes(self) -> Runtimes:
+        """The SDK runtime images this host builds apps on, made on first use."""
         if self._runtimes is None:
             self._runtimes = Runtimes(self.settings, self.client, self.cli)
         return self._runtimes
 
     @property
     def network_name(self) -> str:
+        """The firewalled network this installation's apps run on."""
         return f"{self.settings.namespace}-apps"
 
     def _labels(self) -> dict[str, str]:
@@ -107,14 +110,17 @@ class DockerDriver(RuntimeDriver):
         return f"http://{gateway_address(self.client.networks.get('bridge'))}:{self.settings.port}"
 
     def host_address(self) -> str:
+        """Docker: the apps network's gateway, where containers reach this host."""
         return gateway_address(ensure_app_network(self.client, self.network_name))
 
     # Build --------------------------------------------------------------------------------------
 
     def image_tag(self, spec: DeploySpec) -> str:
+        """The image tag of a build of a space, unique to this installation."""
         return f"spacehub/app-{self.agent.instance_id}-{spec.space_id}:b{spec.build_id}"
 
     def build(self, spec: DeploySpec, source: Path, log_writer: LogSink) -> str:
+        """Docker: an image from the space's Dockerfile, or from its SDK's template; returns its tag."""
         tag = self.image_tag(spec)
         with tempfile.TemporaryDirectory(prefix="spacehub-build-") as tmp:
             dockerfile = Path(tmp) / "Dockerfile"
@@ -187,10 +193,12 @@ class DockerDriver(RuntimeDriver):
         )
 
     def find_artifact(self, spec: DeploySpec) -> str | None:
+        """Docker: the build's image tag, if the image is still on this host."""
         tag = self.image_tag(spec)
         return tag if self.runtimes.has_image(tag) else None
 
     def push_artifact(self, artifact: str, registry: str) -> None:
+        """Docker: tag the image under `registry` and push it there."""
         remote = f"{registry.rstrip('/')}/{artifact}"
         repository, tag = remote.rsplit(":", 1)
         self.client.images.get(artifact).tag(repository, tag)
@@ -199,6 +207,7 @@ class DockerDriver(RuntimeDriver):
                 raise BuildFailed(f"pushing to {registry} failed: {status['error']}")
 
     def pull_artifact(self, spec: DeploySpec, registry: str) -> str | None:
+        """Docker: pull the build's image from `registry`, tagged as a local build; None if it is missing."""
         tag = self.image_tag(spec)
         repository, version = f"{registry.rstrip('/')}/{tag}".rsplit(":", 1)
         try:
@@ -222,6 +231,7 @@ class DockerDriver(RuntimeDriver):
         return images
 
     def prune(self, keep: dict[int, set[int]], cache_limit: str) -> None:
+        """Docker: remove the unwanted app images, then prune the builder cache to `cache_limit`."""
         for space_id, builds in self.app_images().items():
             wanted = builds_to_keep(builds, keep.get(space_id, set()))
             for build_id, tag in builds.items():
@@ -240,6 +250,7 @@ class DockerDriver(RuntimeDriver):
         )
 
     def disk_usage(self) -> dict[str, int]:
+        """Docker: the engine's images, container layers, build cache and shared layers."""
         usage = self.client.df()
         return {
             "images": int(sum(i.get("Size", 0) for i in usage.get("Images") or [])),
@@ -258,6 +269,7 @@ class DockerDriver(RuntimeDriver):
     # Run ----------------------------------------------------------------------------------------
 
     def start(self, launch: LaunchSpec) -> Instance:
+        """Docker: a container as uid 1000 with the flavor's limits, no capabilities, on the apps network."""
         self.remove_container(launch.name)  # a leftover of an interrupted attempt
         device_requests = (
             [DeviceRequest(driver="nvidia", device_ids=list(launch.gpu_ids), capabilities=[["gpu"]])]
@@ -305,10 +317,12 @@ class DockerDriver(RuntimeDriver):
         return not self.settings.advertise_address.startswith("127.")
 
     def stop(self, instance_id: str, timeout: float = 10.0) -> None:
+        """Docker: stop the container, then remove it."""
         self.halt(instance_id, timeout)
         self.remove_container(instance_id)
 
     def halt(self, instance_id: str, timeout: float = 10.0) -> None:
+        """Docker: `docker stop` (unpausing a paused container first, so that it gets the signal)."""
         container = self._container(instance_id)
         if container is None:
             return
@@ -322,9 +336,11 @@ class DockerDriver(RuntimeDriver):
             log.warning("stopping %s: %s", instance_id, exc)
 
     def freeze(self, instance_id: str) -> None:
+        """Docker: `docker pause` (the cgroup freezer)."""
         self._state_change(instance_id, "pause", "already paused")
 
     def thaw(self, instance_id: str) -> None:
+        """Docker: `docker unpause`."""
         self._state_change(instance_id, "unpause", "not paused")
 
     def _state_change(self, instance_id: str, action: str, done_already: str) -> None:
@@ -337,6 +353,7 @@ class DockerDriver(RuntimeDriver):
                 raise
 
     def resume(self, instance_id: str) -> Instance | None:
+        """Docker: unpause a paused container, start a stopped one."""
         container = self._container(instance_id)
         if container is None:
             return None
@@ -356,6 +373,7 @@ class DockerDriver(RuntimeDriver):
             return None
 
     def remove_container(self, name_or_id: str) -> None:
+        """Remove a container by force, if it exists (a removal already under way counts as done)."""
         try:
             self.client.containers.get(name_or_id).remove(force=True)
         except docker.errors.NotFound:
@@ -365,12 +383,14 @@ class DockerDriver(RuntimeDriver):
                 raise
 
     def poll(self, instance_id: str) -> Instance | None:
+        """Docker: the container's state from the engine."""
         container = self._container(instance_id)
         return self._instance(container) if container is not None else None
 
     def logs(
         self, instance_id: str, *, follow: bool, since: float | None = None, tail: int | None = None
     ) -> Iterator[tuple[str, str]]:
+        """Docker: the container's log stream, split at line ends."""
         try:
             container = self.client.containers.get(instance_id)
             stream = container.logs(
@@ -388,6 +408,7 @@ class DockerDriver(RuntimeDriver):
             yield _split_timestamp(pending.decode(errors="replace"))
 
     def usage(self, instance_id: str) -> Usage | None:
+        """Docker: read from the container's cgroup, else the engine's stats (less the page cache)."""
         found = container_usage(instance_id)
         if found is not None:
             return found
@@ -402,6 +423,7 @@ class DockerDriver(RuntimeDriver):
         return Usage(memory=max(0, int(memory.get("usage", 0)) - int(cache)), cpu_seconds=cpu_ns / 1e9)
 
     def list(self) -> list[Instance]:
+        """Docker: the containers labelled with this installation and host, stopped ones included."""
         filters: dict[str, str | list[str] | bool] = {
             "label": [f"{k}={v}" for k, v in self._labels().items()]
         }

@@ -164,6 +164,7 @@ class ProcessDriver(RuntimeDriver):
         return self.root / "builds" / str(space_id) / f"b{build_id}"
 
     def build(self, spec: DeploySpec, source: Path, log_writer: LogSink) -> str:
+        """Process: a virtualenv of the app's requirements over the SDK's shared one; returns its folder."""
         if spec.sdk not in SDK_PACKAGES:
             raise BuildFailed(
                 f"the process driver runs Gradio and Streamlit apps, not `sdk: {spec.sdk}`; "
@@ -193,6 +194,7 @@ class ProcessDriver(RuntimeDriver):
         return str(target)
 
     def find_artifact(self, spec: DeploySpec) -> str | None:
+        """Process: the build's folder, if its build finished."""
         target = self._build_dir(spec.space_id, spec.build_id)
         return str(target) if (target / "ready").exists() else None
 
@@ -202,6 +204,7 @@ class ProcessDriver(RuntimeDriver):
         return self.root / "instances" / f"{instance_id}.json"
 
     def start(self, launch: LaunchSpec) -> Instance:
+        """Process: run the app under its supervisor on a free local port."""
         build = Path(launch.artifact)
         port = _free_port()
         instance_id = f"{launch.subdomain}-b{launch.build_id}-{int(time.time() * 1000)}"
@@ -262,12 +265,15 @@ class ProcessDriver(RuntimeDriver):
                 os.killpg(int(state["pid"]), signum)
 
     def freeze(self, instance_id: str) -> None:
+        """Process: SIGSTOP to the app's process group."""
         self._signal(instance_id, signal.SIGSTOP)
 
     def thaw(self, instance_id: str) -> None:
+        """Process: SIGCONT to the app's process group."""
         self._signal(instance_id, signal.SIGCONT)
 
     def halt(self, instance_id: str, timeout: float = 10.0) -> None:
+        """Process: SIGTERM to the process group, SIGKILL after `timeout`; the state file stays."""
         state = self._state(instance_id)
         if state is None:
             return
@@ -286,6 +292,7 @@ class ProcessDriver(RuntimeDriver):
         self._state_path(instance_id).write_text(json.dumps(state))
 
     def resume(self, instance_id: str) -> Instance | None:
+        """Process: spawn the app again if its process is gone, else let it run."""
         state = self._state(instance_id)
         if state is None:
             return None
@@ -296,6 +303,7 @@ class ProcessDriver(RuntimeDriver):
         return self.poll(instance_id)
 
     def stop(self, instance_id: str, timeout: float = 10.0) -> None:
+        """Process: halt the app, then delete its state and exit files."""
         state = self._state(instance_id)
         if state is None:
             return
@@ -304,6 +312,7 @@ class ProcessDriver(RuntimeDriver):
         Path(state["exit"]).unlink(missing_ok=True)
 
     def poll(self, instance_id: str) -> Instance | None:
+        """Process: read from the state file, the process's /proc entry and the exit file."""
         state = self._state(instance_id)
         if state is None:
             return None
@@ -330,6 +339,7 @@ class ProcessDriver(RuntimeDriver):
     def logs(
         self, instance_id: str, *, follow: bool, since: float | None = None, tail: int | None = None
     ) -> Iterator[tuple[str, str]]:
+        """Process: lines of the supervisor's log file; following ends when the app exits."""
         path = self._state_path(instance_id)
         if not path.exists():
             return
@@ -359,10 +369,12 @@ class ProcessDriver(RuntimeDriver):
                 time.sleep(0.2)
 
     def usage(self, instance_id: str) -> Usage | None:
+        """Process: what the app's process group uses."""
         state = self._state(instance_id)
         return process_group_usage(int(state["pid"])) if state is not None else None
 
     def list(self) -> list[Instance]:
+        """Process: every instance with a state file."""
         instances = []
         for path in (self.root / "instances").glob("*.json"):
             instance = self.poll(path.stem)
@@ -371,6 +383,7 @@ class ProcessDriver(RuntimeDriver):
         return instances
 
     def prune(self, keep: dict[int, set[int]], cache_limit: str) -> None:
+        """Process: delete the build folders no space wants; there is no build cache to bound."""
         for space_dir in (self.root / "builds").iterdir():
             if not space_dir.name.isdigit():
                 continue
@@ -381,6 +394,8 @@ class ProcessDriver(RuntimeDriver):
                     shutil.rmtree(space_dir / f"b{build_id}", ignore_errors=True)
 
     def disk_usage(self) -> dict[str, int]:
+        """Process: bytes in the SDK runtimes and in the builds."""
+
         def size(path: Path) -> int:
             return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 

@@ -17,6 +17,7 @@ def _now() -> str:
 
 
 def main(argv: list[str]) -> int:
+    """Run the command, logging its timestamped output and recording its exit code; returns that code."""
     log_path, exit_path, separator, *command = argv
     if separator != "--" or not command:
         print(__doc__, file=sys.stderr)

@@ -76,6 +76,7 @@ class TokenCreated(TokenPublic):
 
 
 def account_public(account: Account) -> AccountPublic:
+    """An account as the admin API shows it."""
     return AccountPublic(
         id=account.id,
         name=account.name,
@@ -88,6 +89,7 @@ def account_public(account: Account) -> AccountPublic:
 
 
 def token_public(token: Token) -> TokenPublic:
+    """A token as the admin API shows it: its metadata and hint, never its secret."""
     return TokenPublic(
         id=token.id,
         name=token.name,
@@ -181,6 +183,7 @@ class HostPublic(BaseModel):
 
 
 def host_public(view: HostView) -> HostPublic:
+    """A host as the admin API shows it: capacity, use and allocations when online, blanks otherwise."""
     record = view.record
     if record is None:
         return HostPublic(
@@ -247,6 +250,7 @@ def list_hosts(ctx: CtxDep, session: SessionDep, _: AdminDep) -> list[HostPublic
 
 @router.get("/tokens", response_model=list[TokenPublic])
 def list_tokens(session: SessionDep, _: AdminDep) -> list[TokenPublic]:
+    """Every token of every user, revoked ones included, without their secrets."""
     return [token_public(t) for t in session.scalars(select(Token).order_by(Token.id))]
 
 

@@ -99,6 +99,7 @@ async def commit(
     request: Request,
     create_pr: str | None = None,
 ) -> Response:
+    """Commit files to a branch of the repository, streaming the body to disk; returns the new commit."""
     ctx: ControllerContext = request.app.state.ctx
     if create_pr not in (None, "", "0", "false"):
         raise BadRequest("pull requests are not supported: commit to a branch")
@@ -220,6 +221,7 @@ def refs(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> dict[str, Any]:
+    """The repository's branches and tags with the commits they point at."""
     return files.refs(readable_git(ctx, session, principal, type_plural.repo_type, owner, name))
 
 

@@ -45,6 +45,7 @@ def denial(status: int, message: str) -> Response:
 def authorize(
     ctx: ControllerContext, token: str | None, type: RepoType, owner: str, name: str, write: bool
 ) -> GitTarget:
+    """The repository a git request may reach with `token`; GitDenied (401) when the token is not valid."""
     with ctx.session() as session:
         try:
             principal = resolve_principal(ctx, session, token)

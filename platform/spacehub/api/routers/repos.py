@@ -39,6 +39,7 @@ class RepoTypePlural(StrEnum):
 
     @property
     def repo_type(self) -> RepoType:
+        """The repository type this plural path segment names."""
         return RepoType(self.value.removesuffix("s"))
 
 
@@ -191,6 +192,7 @@ class RepoMove(BaseModel):
 
 @router.post("/api/repos/move", summary="Rename a repository or move it to another namespace")
 def move(body: RepoMove, ctx: CtxDep, session: SessionDep, principal: UserDep) -> dict[str, Any]:
+    """Rename a repository or move it to another namespace; a moved space restarts at its new URL."""
     repo_type = parse_repo_type(body.type)
     if "/" not in body.fromRepo or "/" not in body.toRepo:
         raise BadRequest("fromRepo and toRepo are owner/name")
@@ -222,6 +224,7 @@ def update_settings(
     session: SessionDep,
     principal: UserDep,
 ) -> dict[str, Any]:
+    """Make a repository public or private (`visibility` or the older `private`); gating is not offered."""
     repo = get_readable_repo(session, principal, type_plural.repo_type, owner, name)
     if not can_write(session, principal, repo):
         raise Forbidden(f"you may not change the settings of {repo.full_name}")
@@ -290,6 +293,7 @@ def info(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> dict[str, Any]:
+    """A repository's info at its head: what huggingface_hub's ModelInfo, DatasetInfo and SpaceInfo read."""
     repo = get_readable_repo(session, principal, type_plural.repo_type, owner, name)
     return _info(ctx, repo, request, None)
 
@@ -307,6 +311,7 @@ def info_at_revision(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> dict[str, Any]:
+    """A repository's info at a branch, tag or commit; 404 when the revision does not exist."""
     repo = get_readable_repo(session, principal, type_plural.repo_type, owner, name)
     return _info(ctx, repo, request, revision)
 

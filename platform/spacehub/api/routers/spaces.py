@@ -31,6 +31,7 @@ MAX_JWT_SECONDS = 86400
 
 
 def readable_space(session: Any, principal: Any, owner: str, name: str) -> Space:
+    """The space `owner/name` if `principal` may read it; RepoNotFound otherwise, or for a non-space."""
     repo = get_readable_repo(session, principal, RepoType.SPACE, owner, name)
     if repo.space is None:
         raise RepoNotFound(f"Repository {owner}/{name} not found")
@@ -38,10 +39,12 @@ def readable_space(session: Any, principal: Any, owner: str, name: str) -> Space
 
 
 def get_readable_space(owner: str, name: str, session: SessionDep, principal: PrincipalDep) -> Space:
+    """The space named in the path, if the caller may read it (a dependency)."""
     return readable_space(session, principal, owner, name)
 
 
 def get_writable_space(owner: str, name: str, session: SessionDep, principal: UserDep) -> Space:
+    """The space named in the path, if the caller may write to it (a dependency); Forbidden otherwise."""
     space = readable_space(session, principal, owner, name)
     if not can_write(session, principal, space.repo):
         raise Forbidden(f"you need a write token with access to {space.repo.full_name}")
@@ -53,6 +56,7 @@ WritableSpace = Annotated[Space, Depends(get_writable_space)]
 
 
 def runtime_of(ctx: ControllerContext, space: Space, request: Request) -> dict[str, Any]:
+    """The space's `runtime` object, its domain the app's URL as seen from this request's hub URL."""
     return space_runtime(ctx, space, space_app_url(ctx.settings, space, public_base_url(request)))
 
 
@@ -64,11 +68,13 @@ def hardware_flavors(ctx: CtxDep) -> list[dict[str, Any]]:
 
 @router.get("/api/spaces/{owner}/{name}/runtime", summary="Stage, hardware and sleep time of a space")
 def runtime(space: ReadableSpace, request: Request, ctx: CtxDep) -> dict[str, Any]:
+    """The space's stage, current and requested hardware, sleep time, running commit and app domain."""
     return runtime_of(ctx, space, request)
 
 
 @router.get("/api/spaces/{owner}/{name}/host", summary="The app's URL")
 def host(space: ReadableSpace, request: Request, ctx: CtxDep) -> dict[str, Any]:
+    """The URL of the space's app and its subdomain."""
     return {
         "host": space_app_url(ctx.settings, space, public_base_url(request)),
         "subdomain": space.subdomain,
@@ -84,6 +90,7 @@ class HardwareRequest(BaseModel):
 def request_hardware(
     body: HardwareRequest, space: WritableSpace, request: Request, ctx: CtxDep, session: SessionDep
 ) -> dict[str, Any]:
+    """Move the space to another hardware flavor (and optionally set its sleep time); returns its runtime."""
     if body.flavor not in ctx.flavors:
         raise BadRequest(f"unknown hardware {body.flavor!r}; see GET /api/spaces/hardware")
     if body.sleepTimeSeconds is not None:
@@ -98,12 +105,14 @@ class SleepTimeRequest(BaseModel):
 
 @router.post("/api/spaces/{owner}/{name}/sleeptime", summary="Idle time before the space sleeps")
 def sleep_time(body: SleepTimeRequest, space: WritableSpace, request: Request, ctx: CtxDep) -> dict[str, Any]:
+    """Set how long the space may go without visitors before it sleeps (-1: never); returns its runtime."""
     set_sleep_time(ctx, space, body.seconds)
     return runtime_of(ctx, space, request)
 
 
 @router.post("/api/spaces/{owner}/{name}/pause", summary="Stop the app until restarted")
 def pause_space(space: WritableSpace, request: Request, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
+    """Stop the space's app until its owner restarts it; visits do not wake it meanwhile."""
     pause(ctx, session, space)
     return runtime_of(ctx, space, request)
 
@@ -112,6 +121,7 @@ def pause_space(space: WritableSpace, request: Request, ctx: CtxDep, session: Se
 def restart_space(
     space: WritableSpace, request: Request, ctx: CtxDep, session: SessionDep, factory: bool = False
 ) -> dict[str, Any]:
+    """Deploy the space's commit again, unpausing it; `factory=true` rebuilds without the build cache."""
     restart(ctx, session, space, factory=factory)
     return runtime_of(ctx, space, request)
 
@@ -128,34 +138,40 @@ class EnvKey(BaseModel):
 
 @router.get("/api/spaces/{owner}/{name}/secrets", summary="Secret names (never their values)")
 def list_secrets(space: WritableSpace, session: SessionDep) -> dict[str, Any]:
+    """The space's secrets: names, descriptions and update times, never their values."""
     return secrets_json(session, space)
 
 
 @router.post("/api/spaces/{owner}/{name}/secrets", summary="Add or update a secret (restarts the app)")
 def add_secret(body: EnvEntry, space: WritableSpace, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
+    """Add a secret to the space or change its value; the app restarts with it."""
     put_environment(ctx, session, space, "secrets", body.key, body.value, body.description)
     return {}
 
 
 @router.delete("/api/spaces/{owner}/{name}/secrets", summary="Delete a secret (restarts the app)")
 def delete_secret(body: EnvKey, space: WritableSpace, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
+    """Remove a secret from the space; the app restarts without it."""
     delete_environment(ctx, session, space, "secrets", body.key)
     return {}
 
 
 @router.get("/api/spaces/{owner}/{name}/variables", summary="Variables")
 def list_variables(space: ReadableSpace, session: SessionDep) -> dict[str, Any]:
+    """The space's variables, with their values, descriptions and update times."""
     return variables_json(session, space)
 
 
 @router.post("/api/spaces/{owner}/{name}/variables", summary="Add or update a variable (restarts the app)")
 def add_variable(body: EnvEntry, space: WritableSpace, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
+    """Add a variable to the space or change its value; the app restarts with it. Returns the variables."""
     put_environment(ctx, session, space, "variables", body.key, body.value, body.description)
     return variables_json(session, space)
 
 
 @router.delete("/api/spaces/{owner}/{name}/variables", summary="Delete a variable (restarts the app)")
 def delete_variable(body: EnvKey, space: WritableSpace, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
+    """Remove a variable from the space; the app restarts without it. Returns the variables left."""
     delete_environment(ctx, session, space, "variables", body.key)
     return variables_json(session, space)
 
@@ -221,6 +237,7 @@ async def logs(
     request: Request,
     tail: int | None = Query(None, ge=1, le=100_000),
 ) -> StreamingResponse:
+    """Stream the space's build or run log as Server-Sent Events, from the start or its last `tail` lines."""
     ctx: ControllerContext = request.app.state.ctx
     key, build_id = await run_in_threadpool(_log_source, ctx, request, owner, name, kind)
 

@@ -17,6 +17,7 @@ router = APIRouter(tags=["users"])
 
 @router.get("/api/whoami-v2", summary="The user a token belongs to")
 def whoami(session: SessionDep, principal: UserDep) -> dict[str, Any]:
+    """The user a token belongs to, their organizations and the token's name and role."""
     account = principal.account
     if account is None:
         raise Unauthorized("the internal token belongs to no user")
