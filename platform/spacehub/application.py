@@ -12,6 +12,7 @@ from email.utils import formatdate
 
 import redis.asyncio
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,9 +21,11 @@ from spacehub.api.routers import admin, files, git, internal, repos, spaces, use
 from spacehub.config import Settings
 from spacehub.controller.accounts import ensure_admin
 from spacehub.controller.context import ControllerContext
+from spacehub.controller.deploys import seal_clear_secrets
 from spacehub.controller.events import consume_events
 from spacehub.controller.reconciler import Reconciler
 from spacehub.http.errors import install_error_handlers
+from spacehub.http.schema import install_schema
 from spacehub.web import account as web_account
 from spacehub.web import admin as web_admin
 from spacehub.web import browse as web_browse
@@ -84,9 +87,11 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         ctx = ControllerContext.from_settings(settings)
         app.state.ctx = ctx
         app.state.aredis = redis.asyncio.Redis.from_url(settings.resolved_redis_url)
-        if settings.admin_token is not None:
-            with ctx.session() as session:
+        with ctx.session() as session:
+            if settings.admin_token is not None:
                 ensure_admin(session, settings.admin_token.get_secret_value())
+            if sealed := seal_clear_secrets(ctx, session):
+                log.info("encrypted %d space secrets an older release stored in the clear", sealed)
         stop, threads = start_background(ctx) if background else (threading.Event(), [])
         try:
             yield
@@ -106,14 +111,19 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    install_error_handlers(app, error_page)
+    routers = (users, repos, spaces, files, admin, internal, git)
+    api_routes = [
+        route for module in routers for route in module.router.routes if isinstance(route, APIRoute)
+    ]
+    install_error_handlers(app, error_page, api_routes)
+    install_schema(app)
     app.add_middleware(DateHeader)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    for module in (users, repos, spaces, files, admin, internal, git):
+    for module in routers:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # The pages come last: their catch-all paths (/{user}, /{owner}/{name} for models) must not

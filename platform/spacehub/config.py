@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import socket
@@ -77,6 +78,11 @@ class Settings(BaseSettings):
     internal_token: SecretStr | None = Field(
         None,
         description="Shared secret of controller, proxy and agents. Unset: generated in DATA_DIR.",
+    )
+    secrets_key: SecretStr | None = Field(
+        None,
+        description="Key that encrypts space secrets in the database (Fernet, url-safe base64 of 32 bytes). "
+        "Unset: generated in DATA_DIR. Keep it apart from database backups.",
     )
     signup_enabled: bool = Field(True, description="Whether visitors may create accounts in the web UI.")
     max_repo_file_size: int = Field(
@@ -211,6 +217,8 @@ class Settings(BaseSettings):
                     raise ValueError(f"SPACEHUB_{name.upper()} must be at least 24 characters in production")
             if self.internal_token is None:
                 raise ValueError("SPACEHUB_INTERNAL_TOKEN must be set in production")
+            if self.secrets_key is None:
+                raise ValueError("SPACEHUB_SECRETS_KEY must be set in production (see `spacehub settings`)")
         return self
 
     # Derived values -------------------------------------------------------------------------------
@@ -269,6 +277,15 @@ class Settings(BaseSettings):
         if self.internal_token is not None:
             return self.internal_token.get_secret_value()
         return read_or_create_secret(self.resolved_data_dir / "internal-token")
+
+    @cached_property
+    def resolved_secrets_key(self) -> str:
+        """The key space secrets are encrypted with: configured, or made once in the data directory."""
+        if self.secrets_key is not None:
+            return self.secrets_key.get_secret_value()
+        return read_or_create_secret(
+            self.resolved_data_dir / "secrets-key", base64.urlsafe_b64encode(os.urandom(32)).decode()
+        )
 
     @cached_property
     def instance_id(self) -> str:

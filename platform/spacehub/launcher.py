@@ -3,14 +3,21 @@ controller, the edge proxy and an agent — plus a demo space, until interrupted
 
 from __future__ import annotations
 
+import base64
+import logging
+import logging.handlers
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 import redis
@@ -19,7 +26,11 @@ from spacehub.config import Settings, read_or_create_secret
 from spacehub.db.migrate import upgrade
 
 DEMO_SPACE = "demo"
-RESTART_LIMIT = 5
+BACKOFF = 0.5  # seconds before a process that died starts again; doubled at each death in a row
+MAX_BACKOFF = 60.0
+STABLE_SECONDS = 120.0  # a process up this long starts its count of deaths afresh
+LOG_BYTES = 20 * 1024 * 1024
+LOG_BACKUPS = 3
 
 
 def say(message: str) -> None:
@@ -27,51 +38,96 @@ def say(message: str) -> None:
     print(f"spacehub | {message}", flush=True)
 
 
-class Platform:
-    """The child processes of `spacehub up`, restarted if they die."""
+@dataclass
+class Child:
+    """One supervised process: its command, when it may start again, how often it died lately."""
 
-    def __init__(self, settings: Settings, env: dict[str, str]):
+    command: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    failures: int = 0
+    next_start: float = 0.0
+    log: RotatingLog | None = None
+
+
+class RotatingLog:
+    """A process's output copied into `path`, which is rotated (`.1`, `.2`...) past `max_bytes`,
+    so that a chatty or failing process never fills the disk."""
+
+    def __init__(self, path: Path, max_bytes: int = LOG_BYTES, backups: int = LOG_BACKUPS):
+        self.handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups)
+        self.handler.setFormatter(logging.Formatter("%(message)s"))
+
+    def follow(self, stream: IO[bytes]) -> threading.Thread:
+        """Copy `stream` line by line until it closes, in a thread of its own."""
+
+        def copy() -> None:
+            for raw in stream:
+                record = logging.makeLogRecord({"msg": raw.decode(errors="replace").rstrip("\n")})
+                self.handler.emit(record)
+
+        thread = threading.Thread(target=copy, daemon=True)
+        thread.start()
+        return thread
+
+
+class Platform:
+    """The child processes of `spacehub up`. One that dies starts again after a delay that grows
+    with its recent deaths (0.5 s, 1 s, 2 s... up to a minute) and shrinks again once it has run
+    for a while; none is ever given up."""
+
+    def __init__(self, settings: Settings, env: dict[str, str], clock: Callable[[], float] = time.monotonic):
         self.settings = settings
         self.env = env
-        self.children: dict[str, subprocess.Popen[bytes]] = {}
-        self.commands: dict[str, list[str]] = {}
-        self.restarts: dict[str, int] = {}
+        self.clock = clock
+        self.children: dict[str, Child] = {}
         self.log_dir = settings.resolved_data_dir / "logs" / "processes"
         self.log_dir.mkdir(parents=True, exist_ok=True)
 
     def start(self, name: str, command: list[str]) -> None:
-        """Start a child process in a session of its own, its output appended to its log file."""
-        log = (self.log_dir / f"{name}.log").open("ab")
-        self.children[name] = subprocess.Popen(
-            command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        """Start `name` (and supervise it from now on)."""
+        child = self.children.setdefault(name, Child(command))
+        child.log = child.log or RotatingLog(self.log_dir / f"{name}.log")
+        child.process = subprocess.Popen(
+            command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
         )
-        self.commands[name] = command
+        assert child.process.stdout is not None
+        child.log.follow(child.process.stdout)
+        child.started_at = self.clock()
 
     def check(self) -> None:
-        """Restart the children that exited; exit when one keeps exiting (more than RESTART_LIMIT times)."""
-        for name, child in list(self.children.items()):
-            if child.poll() is None:
+        """Start again, when its delay has passed, every child that died."""
+        now = self.clock()
+        for name, child in self.children.items():
+            if child.process is not None and child.process.poll() is None:
+                if now - child.started_at > STABLE_SECONDS:
+                    child.failures = 0
                 continue
-            count = self.restarts.get(name, 0) + 1
-            self.restarts[name] = count
-            if count > RESTART_LIMIT:
-                raise SystemExit(f"{name} keeps exiting; see {self.log_dir / (name + '.log')}")
-            say(
-                f"{name} exited with {child.returncode}; restarting it (see {self.log_dir / (name + '.log')})"
-            )
-            self.start(name, self.commands[name])
+            if child.process is not None:  # it just died: decide when it starts again
+                child.failures += 1
+                delay = min(MAX_BACKOFF, BACKOFF * 2 ** (child.failures - 1))
+                child.next_start = now + delay
+                say(
+                    f"{name} exited with {child.process.returncode}; starting it again in {delay:g} s "
+                    f"(see {self.log_dir / (name + '.log')})"
+                )
+                child.process = None
+            if now >= child.next_start:
+                self.start(name, child.command)
 
     def stop(self) -> None:
-        """SIGTERM every child, then kill those that have not exited within 20 seconds."""
-        for child in self.children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+        """Stop every child (SIGTERM, then SIGKILL after 20 s)."""
+        running = [
+            c.process for c in self.children.values() if c.process is not None and c.process.poll() is None
+        ]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 20
-        for child in self.children.values():
+        for process in running:
             try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                child.kill()
+                process.kill()
 
 
 def ensure_redis(settings: Settings, platform: Platform) -> str:
@@ -152,10 +208,17 @@ def create_demo(hub: str, token: str, templates_dir: Path) -> None:
         subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
         subprocess.run([*git, "add", "."], check=True)
         subprocess.run([*git, "commit", "-q", "-m", "Demo space from the Gradio starter"], check=True)
-        remote = hub.replace("://", f"://admin:{token}@", 1) + f"/spaces/admin/{DEMO_SPACE}"
-        subprocess.run(
-            [*git, "push", "-q", remote, "main"], check=True, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-        )
+        # The token goes in a header given through the environment: never in a URL, a command
+        # line or a git config file that others could read.
+        credentials = base64.b64encode(f"admin:{token}".encode()).decode()
+        env = {
+            **os.environ,
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "http.extraHeader",
+            "GIT_CONFIG_VALUE_0": f"Authorization: Basic {credentials}",
+        }
+        subprocess.run([*git, "push", "-q", f"{hub}/spaces/admin/{DEMO_SPACE}", "main"], check=True, env=env)
 
 
 def wait_for_demo(hub: str, token: str, timeout: float = 1800) -> dict[str, object]:
@@ -212,7 +275,8 @@ def run_platform(settings: Settings, demo: bool = True) -> int:
         wait_for(f"{hub}/healthz", "edge proxy")
         platform.start("agent", [*spacehub, "agent"])
         say(f"hub:   {settings.resolved_public_url}   (logs in {platform.log_dir})")
-        say(f"admin: user `admin`, token {admin_token} (log in to the web UI with it)")
+        where = "in SPACEHUB_ADMIN_TOKEN" if settings.admin_token else f"in {data_dir / 'admin-token'}"
+        say(f"admin: user `admin`; its token is {where} (log in to the web UI with it)")
         if demo:
             say("creating the demo space (the first build prepares base images: a few minutes)")
             create_demo(hub, admin_token, settings.templates_dir)

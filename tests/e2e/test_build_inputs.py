@@ -95,3 +95,25 @@ def test_containers_get_the_flavor_limits(platform: Platform, gradio_space: str)
     assert "no-new-privileges" in host_config["SecurityOpt"]
     assert not any("docker.sock" in bind for bind in host_config.get("Binds") or [])
     assert container.attrs["Config"]["User"] == "1000:1000"
+
+
+def test_a_dockerfile_that_installs_packages_builds_behind_an_intercepting_proxy(
+    platform: Platform, space_name: str
+) -> None:
+    """`FROM python:3.11-slim` then `pip install` from PyPI: the image trusts this host's CA bundle
+    (this machine's outbound TLS goes through an intercepting CA), as the SDK runtimes do."""
+    space = platform.create_space(space_name, sdk="docker")
+    platform.push(
+        space,
+        {
+            "README.md": "---\nsdk: docker\napp_port: 8080\n---\n",
+            "Dockerfile": """FROM python:3.11-slim
+RUN pip install --no-cache-dir six==1.16.0
+RUN useradd -m -u 1000 user
+USER user
+CMD ["python", "-c", "import http.server, six; http.server.test(port=8080, bind='0.0.0.0')"]
+""",
+        },
+    )
+    platform.wait_stage(space, "RUNNING", timeout=600)
+    assert "Successfully installed six-1.16.0" in platform.logs(space, "build")

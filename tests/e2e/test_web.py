@@ -20,6 +20,7 @@ from playwright.sync_api import ConsoleMessage, FrameLocator, Page, Request, exp
 from tests.conftest import _start_platform
 from tests.e2e.apps import gradio_files
 from tests.utils.browser import open_page
+from tests.utils.pages import PageClient
 from tests.utils.platform import Platform
 
 WIDTHS = (390, 1440)
@@ -334,3 +335,31 @@ def test_a_private_space_is_hidden_from_visitors(hub: Platform, visit: Visit, br
     visit.log_in("admin", hub.admin_token)
     visit.open(f"/spaces/{space}")
     visit.in_app(lambda frame: echo(frame, "private", "v1:private"))
+
+
+def test_a_tossed_csrf_cookie_cannot_post_for_a_visitor(hub: Platform, visit: Visit) -> None:
+    """An app on a sibling subdomain of the hub (same site: its posts carry the visitor's session)
+    sets the hub's CSRF cookie to a seed of its own, and submits a form with the token of that
+    seed: refused, because the token was made for another session."""
+    with PageClient(hub.url) as attacker:
+        token = attacker.csrf("/login")
+        seed = attacker.http.cookies["spacehub-csrf"]
+    visit.log_in("admin", hub.admin_token)
+    visit.context.add_cookies([{"name": "spacehub-csrf", "value": seed, "url": hub.url}])
+    page = visit.open("/spaces")
+    with page.expect_navigation():
+        page.evaluate(
+            """([action, token]) => {
+                const form = Object.assign(document.createElement("form"), {method: "post", action});
+                for (const [name, value] of [["csrf", token], ["name", "stolen"]]) {
+                    form.append(Object.assign(document.createElement("input"), {name, value}));
+                }
+                document.body.append(form);
+                form.submit();
+            }""",
+            [f"{hub.url}/settings/tokens", token],
+        )
+    visit.missing.add(f"{hub.url}/settings/tokens")
+    expect(page.locator("main")).to_contain_text("the form expired or came from another site")
+    visit.open("/settings/tokens")
+    expect(page.locator("main")).not_to_contain_text("stolen")

@@ -10,6 +10,7 @@ import time
 
 import httpx
 import pytest
+import redis
 
 from tests.integration.conftest import QUEUED_FLAVOR
 from tests.utils.pages import PageClient
@@ -121,9 +122,11 @@ def test_non_ascii_credentials_are_just_wrong_credentials(
     assert signed.status_code == 404
 
     with PageClient(platform.url) as pages:
-        pages.http.cookies.set("spacehub-session", secret)
-        assert pages.get("/spaces").status_code == 200  # an unknown session is no session
-        forged = pages.http.post("/login", data={"csrf": secret, "name": "admin", "password": secret})
+        session = {"Cookie": b"spacehub-session=" + raw + b"; spacehub-csrf=" + raw}
+        assert pages.get("/spaces", headers=session).status_code == 200  # an unknown session is no session
+        forged = pages.http.post(
+            "/login", data={"csrf": secret, "name": "admin", "password": secret}, headers=session
+        )
         assert forged.status_code == 403
 
 
@@ -212,3 +215,29 @@ def test_the_schema_documents_the_errors_the_api_answers(platform: Platform) -> 
     assert {"400", "401", "404"} <= set(runtime)
     create = responses[("/api/repos/create", "post")]
     assert {"400", "401", "403", "409"} <= set(create)
+
+
+def test_space_secrets_are_encrypted_at_rest(platform: Platform, space_name: str) -> None:
+    space = platform.create_space(space_name, hardware=QUEUED_FLAVOR)
+    value = "s3cr3t-" + space_name
+    with platform.client() as client:
+        assert client.post(f"/api/spaces/{space}/secrets", json={"key": "API_KEY", "value": value}).is_success
+    platform.push(space, {"README.md": "---\nsdk: gradio\n---\n", "app.py": "x = 1\n"})
+    files = sorted(platform.data_dir.glob("spacehub.db*"))
+    assert not [f.name for f in files if value.encode() in f.read_bytes()]
+    assert value not in (platform.data_dir / "secrets-key").read_text()
+    # What an agent gets to run the app holds the value itself.
+    build = platform.runtime(space)
+    assert build["stage"] == "BUILDING"
+    with httpx.Client(base_url=platform.controller_url, trust_env=False) as internal:
+        internal.headers["Authorization"] = f"Bearer internal-{platform.namespace}"
+        job_ids = [
+            k.decode()
+            for k in redis.Redis.from_url(platform.redis_url).lrange(
+                f"rq:queue:{platform.namespace}.{QUEUED_FLAVOR}", 0, -1
+            )
+        ]
+        specs = [
+            internal.get(f"/api/internal/builds/{j.removeprefix('build-')}/spec").json() for j in job_ids
+        ]
+    assert {"API_KEY": value} in [s.get("secrets") for s in specs]

@@ -304,3 +304,18 @@ def test_pages_and_the_api_answer_errors_in_their_own_language(platform: Platfor
     )
     assert api.status_code == 404 and api.json()["error"]
     assert httpx.get(f"{platform.url}/static/app.css", trust_env=False).status_code == 200
+
+
+def test_a_tossed_csrf_cookie_does_not_forge_a_form(platform: Platform) -> None:
+    """An app on a sibling subdomain can set the hub's CSRF cookie in a visitor's browser (cookie
+    tossing). With its own seed and the token that goes with it, it still cannot post a form for
+    the visitor: tokens are bound to the session they were made for."""
+    visitor, attacker = signed_up(platform), signed_up(platform)
+    tossed_seed = attacker.http.cookies["spacehub-csrf"]
+    attacker_token = attacker.csrf("/settings/tokens")
+    visitor.http.cookies.set("spacehub-csrf", tossed_seed)
+    forged = visitor.http.post("/settings/tokens", data={"csrf": attacker_token, "name": "stolen"})
+    assert forged.status_code == 403
+    assert "stolen" not in visitor.get("/settings/tokens").text
+    # The visitor's own forms, made with whatever seed the browser now holds, still work.
+    assert visitor.submit("/settings/tokens", {"name": "mine"}, page="/settings/tokens").status_code == 200

@@ -291,3 +291,24 @@ def test_credentials_never_reach_public_apps(routed: str, platform: Platform) ->
         },
     ).json()
     assert "authorization" not in seen["headers"] and "x-hf-authorization" not in seen["headers"]
+
+
+def test_app_links_are_short_lived_and_end_with_their_users_session(
+    platform: Platform, redis_client: redis.Redis, upstream: Upstream, space_name: str, make_user
+) -> None:
+    owner = make_user()
+    space = platform.create_space(space_name, private=True, hardware=QUEUED_FLAVOR, token=owner.token)
+    url = f"http://{route_to(platform, redis_client, space, upstream)}.localhost:{platform.port}/x"
+    with platform.client(owner.token) as client:
+        assert client.get(f"/api/spaces/{space}/jwt", params={"expires_in": 86400}).status_code == 400
+        link = client.get(f"/api/spaces/{space}/jwt").json()
+    assert link["exp"] - time.time() <= 3600
+    assert httpx.get(url, params={"__sign": link["token"]}, trust_env=False).status_code == 200
+
+    with platform.client() as admin:
+        assert admin.post(f"/api/admin/users/{owner.name}/disable").is_success
+    wait_until(
+        lambda: httpx.get(url, params={"__sign": link["token"]}, trust_env=False).status_code == 404,
+        timeout=30,
+        what="the link to stop working once its user's sessions ended",
+    )

@@ -15,7 +15,7 @@ from spacehub.build.context import (
 )
 from spacehub.build.dockercli import failure_summary
 from spacehub.build.errors import BuildFailed
-from spacehub.build.runtimes import python_aliases, python_minor, write_ca_certificates
+from spacehub.build.runtimes import PYTHON_IMAGE, python_minor, write_ca_certificates
 from spacehub.config import SOURCE_ROOT
 from spacehub.spec.config import PreloadEntry
 
@@ -126,7 +126,10 @@ def test_ca_bundles_are_split_one_certificate_a_file(tmp_path) -> None:
 
 def test_python_names() -> None:
     assert python_minor("3.11.4") == "3.11"
-    assert "python:3.11-slim" in python_aliases("3.11", "bookworm")
+    for name in ("python:3.11-slim", "python:3.11", "docker.io/library/python:3.11.4-slim-bookworm"):
+        match = PYTHON_IMAGE.match(name)
+        assert match is not None and match["minor"] == "3.11"
+    assert PYTHON_IMAGE.match("node:20-slim") is None
 
 
 def test_every_stage_of_a_dockerfile_is_keyed_by_the_secrets() -> None:

@@ -49,13 +49,18 @@ def test_sessions_are_signed_and_carry_the_epoch() -> None:
     assert read_session("secret", None) is None and read_session("secret", "garbage") is None
 
 
-def test_csrf_tokens_bind_to_the_browsers_seed() -> None:
-    token = csrf_token("secret", "seed-1")
-    assert check_csrf("secret", "seed-1", token)
-    assert not check_csrf("secret", "seed-2", token)
-    assert not check_csrf("other", "seed-1", token)
-    assert not check_csrf("secret", None, token) and not check_csrf("secret", "seed-1", None)
-    assert not check_csrf("secret", "", csrf_token("secret", ""))
+def test_csrf_tokens_bind_to_the_browsers_seed_and_session() -> None:
+    token = csrf_token("secret", "seed-1", "7:0")
+    assert check_csrf("secret", "seed-1", token, "7:0")
+    assert not check_csrf("secret", "seed-2", token, "7:0")
+    assert not check_csrf("other", "seed-1", token, "7:0")
+    assert not check_csrf("secret", None, token, "7:0") and not check_csrf("secret", "seed-1", None, "7:0")
+    assert not check_csrf("secret", "", csrf_token("secret", "", "7:0"), "7:0")
+    # A seed tossed in by another site comes with its own session's token, which is not this one's.
+    assert not check_csrf("secret", "seed-1", token, "8:0") and not check_csrf(
+        "secret", "seed-1", token, "7:1"
+    )
+    assert not check_csrf("secret", "seed-1", "ü" * 64, "7:0")
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import redis
 
 from spacehub.agent.context import AgentContext
 from spacehub.agent.monitor import Monitor
+from spacehub.agent.network import FirewallUnavailable
 from spacehub.config import Settings
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,10 @@ def run_agent(settings: Settings) -> None:
     agent = AgentContext(settings=settings, redis=redis.Redis.from_url(settings.resolved_redis_url))
     flavors = served_flavors(agent)
     log.info("agent %s (installation %s) serves %s", agent.host_id, agent.instance_id, ", ".join(flavors))
-    agent.driver.prepare()
+    try:
+        agent.driver.prepare()
+    except FirewallUnavailable as exc:
+        raise SystemExit(f"the agent cannot firewall apps, so it runs none: {exc}") from None
     monitor = Monitor(agent, flavors)
     monitor.start()
     queues = [agent.keys.queue_name(flavor) for flavor in flavors]
@@ -75,7 +79,16 @@ class Supervisor:
 
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
         name = f"{self.host_id}.{index}.{os.getpid()}.{int(time.time())}"
-        return subprocess.Popen([sys.executable, "-m", "spacehub.agent.worker", "--name", name, *self.queues])
+        command = [
+            sys.executable,
+            "-m",
+            "spacehub.agent.worker",
+            "--name",
+            name,
+            "--parent",
+            str(os.getpid()),
+        ]
+        return subprocess.Popen([*command, *self.queues])
 
     def terminate(self, grace: float = 10.0) -> None:
         """Ask workers to finish (RQ's warm shutdown), then kill those still busy."""

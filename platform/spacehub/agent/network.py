@@ -62,22 +62,24 @@ def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True)
 
 
-def guard_app_network(network_name: str, open_ports: list[int], blocked_networks: list[str]) -> bool:
-    """Firewall the apps network; False (with a warning) where iptables cannot be used."""
+class FirewallUnavailable(RuntimeError):
+    """Apps cannot be firewalled on this host: they must not run here."""
+
+
+def guard_app_network(network_name: str, open_ports: list[int], blocked_networks: list[str]) -> None:
+    """Firewall the apps network (FirewallUnavailable where iptables cannot be used)."""
     bridge = bridge_name(network_name)
-    return guard_bridge(bridge, f"SPACEHUB-{bridge[4:]}", open_ports, blocked_networks)
+    guard_bridge(bridge, f"SPACEHUB-{bridge[4:]}", open_ports, blocked_networks)
 
 
-def guard_bridge(bridge: str, chain: str, open_ports: list[int], blocked_networks: list[str]) -> bool:
+def guard_bridge(bridge: str, chain: str, open_ports: list[int], blocked_networks: list[str]) -> None:
     """Containers on `bridge` may reach only `open_ports` on this host, and none of
     `blocked_networks`. Additive: installations sharing a bridge each open their own port."""
     if shutil.which("iptables") is None:
-        log.warning("iptables not found: containers on %s are not firewalled from this host's ports", bridge)
-        return False
-    created = _iptables("-N", chain).returncode
-    if created not in (0, 1):
-        log.warning("cannot manage iptables (not root?): containers on %s are not firewalled", bridge)
-        return False
+        raise FirewallUnavailable(f"iptables is not installed: containers on {bridge} would reach this host")
+    created = _iptables("-N", chain)
+    if created.returncode not in (0, 1):
+        raise FirewallUnavailable(f"iptables refuses to work (not root?): {created.stderr.strip()}")
     established = ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]
     if _iptables("-C", chain, *established).returncode != 0:
         _iptables("-I", chain, "1", *established)
@@ -94,7 +96,6 @@ def guard_bridge(bridge: str, chain: str, open_ports: list[int], blocked_network
         rule = ["-i", bridge, "-d", cidr, "-j", "REJECT"]
         if _iptables("-C", "DOCKER-USER", *rule).returncode != 0:
             _iptables("-I", "DOCKER-USER", *rule)
-    return True
 
 
 def remove_app_network(client: docker.DockerClient, name: str) -> None:

@@ -8,7 +8,12 @@ every GPU is taken, and starts as soon as one frees."""
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import logging
+import os
+import signal
+import sys
 import time
 from typing import Any
 
@@ -21,11 +26,12 @@ from spacehub.agent.capacity import free_gpus
 from spacehub.agent.context import AgentContext
 from spacehub.agent.tiers import Tiers
 from spacehub.config import get_settings
-from spacehub.queue.scheduling import avoided_by
+from spacehub.queue.scheduling import avoided_by, claim_for_host
 from spacehub.state.hosts import Allocation
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
+PR_SET_PDEATHSIG = 1
 
 
 class CapacityWorker(Worker):
@@ -85,6 +91,7 @@ class CapacityWorker(Worker):
             gpus = free_gpus(self.admission.capacity, allocations)[: flavor.gpus]
             request = flavor.request_for(str(job.meta.get("sdk", "")))
             self.admission.reserve(job.id, flavor, request, gpus)
+            claim_for_host(job, self.agent.host_id)
             log.info("took %s for %s%s", job.id, flavor.name, f" on GPUs {','.join(gpus)}" if gpus else "")
             return job, queue
 
@@ -113,12 +120,23 @@ def run_worker(name: str, queue_names: list[str]) -> None:
     worker.work(with_scheduler=False, logging_level="INFO")
 
 
+def die_with(parent: int) -> None:
+    """Be told to stop (SIGTERM: finish the job at hand, take no other) when the agent that
+    started this worker dies, even killed outright: no worker outlives its agent (Linux prctl)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the agent died before the line above took effect
+        sys.exit("the agent that started this worker is gone")
+
+
 def main() -> None:
-    """The job worker's command line: a worker name and the queues to serve."""
+    """The job worker's command line: a worker name, its agent's pid and the queues to serve."""
     parser = argparse.ArgumentParser(description="spacehub agent job worker")
     parser.add_argument("--name", required=True)
+    parser.add_argument("--parent", type=int, required=True)
     parser.add_argument("queues", nargs="+")
     args = parser.parse_args()
+    die_with(args.parent)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_worker(args.name, args.queues)
 

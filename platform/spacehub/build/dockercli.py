@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -69,12 +68,9 @@ def build_image(
     secrets: dict[str, Path] | None = None,
     no_cache: bool = False,
     timeout: float | None = None,
-    extra_tags: Sequence[str] = (),
 ) -> None:
     """`docker build` `context` into `tag`; raises BuildFailed with the failing step's output."""
     args = [cli, "build", "--progress=plain", "--tag", tag]
-    for extra in extra_tags:
-        args += ["--tag", extra]
     if dockerfile is not None:
         args += ["--file", str(dockerfile)]
     if no_cache:

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 # The Debian release whose python3 is each version, for hosts without a registry.
 BOOTSTRAP_SUITES = {"3.9": "bullseye", "3.11": "bookworm", "3.13": "trixie"}
 SDK_PACKAGES = {"gradio": "gradio", "streamlit": "streamlit"}
-_PYTHON_IMAGE = re.compile(
+PYTHON_IMAGE = re.compile(
     r"^(?:docker\.io/)?(?:library/)?python:(?P<minor>3\.\d+)(?:\.\d+)?(?:-slim)?(?:-(?:bookworm|bullseye|trixie))?$"
 )
 _REGISTRY_CHECK_TTL = 600.0
@@ -72,16 +72,6 @@ def sdk_tag(sdk: str, sdk_version: str, minor: str, definition: str, torch: str 
 def torch_tag(torch_version: str, variant: str, minor: str, definition: str) -> str:
     """The tag of the PyTorch image (`cpu` or `cuda` variant) on Python `minor`."""
     return f"spacehub/torch:{torch_version}-{variant}-py{minor}-{definition}"
-
-
-def python_aliases(minor: str, suite: str) -> list[str]:
-    """Names users' Dockerfiles use for the official image; the bootstrap answers to them."""
-    return [
-        f"python:{minor}-slim",
-        f"python:{minor}",
-        f"python:{minor}-slim-{suite}",
-        f"python:{minor}-{suite}",
-    ]
 
 
 class Runtimes:
@@ -222,14 +212,48 @@ class Runtimes:
         return tag
 
     def ensure_dockerfile_bases(self, dockerfile: str, log_writer: LogSink) -> None:
-        """Make `FROM python:X-slim` (and its usual spellings) resolvable without a registry."""
+        """Make `FROM python:X-slim` (and its usual spellings) resolvable without a registry, and
+        trusting the operator's CA bundle (as the SDK runtimes do)."""
         for image in re.findall(r"^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)", dockerfile, re.M | re.I):
-            match = _PYTHON_IMAGE.match(image)
-            if match is None or self.has_image(image):
+            match = PYTHON_IMAGE.match(image)
+            if match is None or self._trusted(image):
                 continue
-            if self.settings.runtime_source != "bootstrap" and self._pull(image, log_writer):
-                continue
-            self.ensure_python(match["minor"], log_writer)
+            with self._locked(image):
+                if self._trusted(image):
+                    continue
+                pulled = self.settings.runtime_source != "bootstrap" and self._pull(image, log_writer)
+                base = image if pulled else self.ensure_python(match["minor"], log_writer)
+                self._add_trust(base, image, log_writer)
+
+    def _ca_definition(self) -> tuple[bytes, str]:
+        bundle = self.settings.build_ca_bundle
+        ca = bundle.read_bytes() if bundle is not None and bundle.exists() else b""
+        return ca, definition_hash(self._definition("trusted"), ca)
+
+    def _trusted(self, image: str) -> bool:
+        """Whether the local `image` is one `_add_trust` made with today's CA bundle."""
+        try:
+            labels = self.client.images.get(image).labels or {}
+        except docker.errors.ImageNotFound:
+            return False
+        return labels.get("spacehub.trusted") == self._ca_definition()[1]
+
+    def _add_trust(self, base: str, tag: str, log_writer: LogSink) -> None:
+        """`base` with the operator's CA certificates trusted, tagged `tag`."""
+        _ca, definition = self._ca_definition()
+        log_writer.write(f"==> Adding this host's CA certificates to {tag} (once per host)")
+        with tempfile.TemporaryDirectory(prefix="spacehub-trusted-") as tmp:
+            context = Path(tmp)
+            (context / "Dockerfile").write_text(self._definition("trusted"))
+            write_ca_certificates(self.settings.build_ca_bundle, context / "ca")
+            build_image(
+                self.cli,
+                context,
+                tag,
+                log_writer,
+                build_args={"BASE": base, "DEFINITION": definition},
+                timeout=self.settings.build_timeout,
+            )
 
     def _pull(self, image: str, log_writer: LogSink) -> bool:
         """Try the registry once in a while; a host without one should not wait on every build."""
@@ -282,7 +306,6 @@ class Runtimes:
             python_tag(minor),
             log_writer,
             build_args={"ROOTFS": rootfs},
-            extra_tags=python_aliases(minor, suite),
         )
 
     def pip_build_args(self) -> dict[str, str]:

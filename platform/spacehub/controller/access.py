@@ -10,7 +10,7 @@ from spacehub.controller.accounts import Principal, is_member
 from spacehub.db.models import Account, AccountKind, Repo
 from spacehub.signing import derive_key, sign
 
-APP_LINK_SECONDS = 3600
+APP_LINK_SECONDS = 3600  # the longest an app link lives (it also ends with its user's session)
 
 
 def may_act_as(session: Session, principal: Principal, owner: Account, *, write: bool) -> bool:
@@ -38,6 +38,14 @@ def can_write(session: Session, principal: Principal, repo: Repo) -> bool:
 def app_link(settings: Settings, principal: Principal, repo: Repo, expires_in: int) -> tuple[str, int]:
     """A short-lived signed credential that opens `repo`'s app (the `__sign` query parameter), so
     that a browser opens a private app without the user's token ever reaching the app; returns the
-    token and its expiry time. The edge checks it (proxy/auth.py)."""
-    claims = {"sub": f"/spaces/{repo.full_name}", "space": repo.id, "user": principal.name}
+    token and its expiry time. The edge checks it (proxy/auth.py), and asks whether its user is
+    still in the session it was issued in."""
+    account = principal.account
+    claims = {
+        "sub": f"/spaces/{repo.full_name}",
+        "space": repo.id,
+        "user": principal.name,
+        "uid": account.id if account else None,
+        "epoch": account.session_epoch if account else None,
+    }
     return sign(claims, derive_key(settings.resolved_internal_token), expires_in)

@@ -186,6 +186,18 @@ def is_member(session: Session, org: Account, user: Account, *, write: bool = Fa
     return membership.role in ("admin", "write") if write else True
 
 
+def session_principal(session: Session, holder: str) -> Principal | None:
+    """Who holds a signed app link: its `account:epoch`, if that account is enabled and still in
+    that session epoch (a password change or a disabled account ends its links)."""
+    account_id, _, epoch = holder.partition(":")
+    if not account_id.isdigit() or not epoch.isdigit():
+        return None
+    account = session.get(Account, int(account_id))
+    if account is None or account.disabled or account.session_epoch != int(epoch):
+        return None
+    return Principal(account=account, role=TokenRole.READ)
+
+
 # Passwords ---------------------------------------------------------------------------------------
 
 

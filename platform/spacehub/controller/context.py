@@ -11,6 +11,8 @@ from rq import Queue
 from sqlalchemy.orm import Session
 
 from spacehub.config import Settings
+from spacehub.controller.throttle import LoginThrottle
+from spacehub.controller.vault import Vault
 from spacehub.db.session import session_scope
 from spacehub.queue.flavors import Flavor, load_flavors
 from spacehub.state.events import EventStream
@@ -28,6 +30,8 @@ class ControllerContext:
     events: EventStream = field(init=False)
     hosts: HostDirectory = field(init=False)
     flavors: dict[str, Flavor] = field(init=False)
+    logins: LoginThrottle = field(init=False)
+    vault: Vault = field(init=False)
 
     def __post_init__(self) -> None:
         self.keys = Keys(self.settings.namespace)
@@ -35,6 +39,8 @@ class ControllerContext:
         self.events = EventStream(self.redis, self.keys)
         self.hosts = HostDirectory(self.redis, self.keys)
         self.flavors = load_flavors(self.settings.flavors_file)
+        self.logins = LoginThrottle(self.redis, self.settings.namespace)
+        self.vault = Vault(self.settings.resolved_secrets_key)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ControllerContext:

@@ -59,7 +59,7 @@ def deploy_spec(ctx: ControllerContext, session: Session, build_id: int) -> Depl
             for v in session.scalars(select(SpaceVariable).where(SpaceVariable.space_id == space.repo_id))
         },
         secrets={
-            s.key: s.value
+            s.key: ctx.vault.open(s.value)
             for s in session.scalars(select(SpaceSecret).where(SpaceSecret.space_id == space.repo_id))
         },
     )
@@ -80,3 +80,11 @@ def commit_archive(ctx: ControllerContext, session: Session, build_id: int) -> I
             proc.wait()
 
     return chunks()
+
+
+def seal_clear_secrets(ctx: ControllerContext, session: Session) -> int:
+    """Encrypt the secrets an older release stored in the clear; how many there were."""
+    clear = [s for s in session.scalars(select(SpaceSecret)) if not ctx.vault.is_sealed(s.value)]
+    for secret in clear:
+        secret.value = ctx.vault.seal(secret.value)
+    return len(clear)

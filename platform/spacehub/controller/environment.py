@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
@@ -40,9 +41,13 @@ def upsert(
     key: Any,
     value: Any,
     description: str | None,
+    seal: Callable[[str], str] | None = None,
 ) -> None:
-    """Add a variable or secret (`model`) to the space, or change its value and description."""
+    """Add a variable or secret (`model`) to the space, or change its value and description;
+    `seal` encrypts the value as the database keeps it (secrets)."""
     key, value = validate_entry(key, value)
+    if seal is not None:
+        value = seal(value)
     row = session.get(model, (space.repo_id, key))
     if row is None:
         session.add(model(space_id=space.repo_id, key=key, value=value, description=description))

@@ -21,7 +21,14 @@ from spacehub.controller.serializers import iso
 from spacehub.controller.spaces import handle_push
 from spacehub.db.models import Repo, RepoType, Space
 from spacehub.errors import BadRequest, EntryNotFound, Forbidden, RevisionNotFound, SpacehubError
-from spacehub.repos.commits import CommitError, CommitPlan, add_operation, apply_plan, plan_from_json
+from spacehub.repos.commits import (
+    CommitError,
+    CommitPlan,
+    add_operation,
+    apply_plan,
+    is_git_path,
+    plan_from_json,
+)
 from spacehub.repos.git import DEFAULT_BRANCH, GitRepo, TreeEntry
 from spacehub.repos.ndjson import NdjsonError, NdjsonReader
 from spacehub.spec.config import ConfigError, load_space_config
@@ -280,7 +287,7 @@ def preupload(git: GitRepo, revision: str, paths: list[str]) -> dict[str, Any]:
     files = []
     for raw in paths:
         path = raw.strip("/")
-        ignored = path == ".git" or path.startswith(".git/")
+        ignored = is_git_path(path)
         files.append(
             {"path": raw, "uploadMode": "regular", "shouldIgnore": ignored, "oid": existing.get(path)}
         )

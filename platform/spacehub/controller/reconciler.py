@@ -1,10 +1,11 @@
 """Drives actual state toward desired state, so that no space stays stuck whatever dies:
 
-- a build whose job vanished or failed without a report fails with the reason; a job whose host
-  stopped answering (its agent died mid-job) is queued again, on whichever host takes it;
+- a build whose job vanished, died or whose host stopped answering is queued again (the platform's
+  faults are never the space's error); one whose job ended without its report arriving is
+  finished from what the route table shows;
 - a job nobody can take yet says why (no host serves the flavor, every one is full);
 - a space served by a host whose heartbeats stopped is started again elsewhere;
-- records the route table lost (a Redis restart) are published again."""
+- the route table is made to say what the database says (a Redis restart, a lost write)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from spacehub.controller.context import ControllerContext
-from spacehub.controller.logs import close_build_log, persist_build_log
+from spacehub.controller.events import on_app_running
 from spacehub.controller.spaces import (
-    fail_build,
     job_timeout,
     once_committed,
     set_stage,
@@ -30,13 +30,23 @@ from spacehub.controller.spaces import (
     start_again,
 )
 from spacehub.db.models import Build, BuildStatus, Space, utcnow
-from spacehub.queue.scheduling import JobState, job_id_for_build, job_state, job_worker, requeue_deploy
+from spacehub.queue.scheduling import (
+    JobState,
+    job_ended_before,
+    job_host,
+    job_id_for_build,
+    job_state,
+    requeue_deploy,
+)
 from spacehub.stages import Stage
+from spacehub.state.events import Event, EventType
 from spacehub.state.hosts import HostRecord
 
 log = logging.getLogger(__name__)
 
 MAX_JOB_RETRIES = 3
+SLOW_RETRY_SECONDS = 600
+REPORT_GRACE_SECONDS = 10.0  # how long after its job ended a build's reports may still be arriving
 USAGE_SAMPLE_SECONDS = 30.0
 USAGE_SAMPLES = 120
 WAITING_NOTICE_SECONDS = 3.0
@@ -47,7 +57,7 @@ class Reconciler:
     ctx: ControllerContext
     instance_id: str
     missing_since: dict[str, float] = field(default_factory=dict)
-    retries: dict[int, int] = field(default_factory=dict)
+    retries: dict[int, tuple[int, float]] = field(default_factory=dict)  # build -> (attempts, last)
     last_sample: float = 0.0
 
     def run(self, stop: threading.Event) -> None:
@@ -138,7 +148,9 @@ class Reconciler:
     # Builds and jobs ----------------------------------------------------------------------------
 
     def check_builds(self, hosts: dict[str, HostRecord], lost: set[str]) -> None:
-        """Repair every active build by its job: explain a wait, retry lost jobs, fail dead ones."""
+        """Repair every active build by its job: explain a wait, queue again a job that died or
+        whose host went silent, finish a build whose job ended without its report arriving. A
+        job's failure is never the space's (builds and apps report their own errors): it is retried."""
         with self.ctx.session() as session:
             active = session.scalars(
                 select(Build).where(
@@ -154,16 +166,15 @@ class Reconciler:
                 if state == JobState.WAITING:
                     self.explain_wait(space, build, hosts)
                 elif state == JobState.RUNNING:
-                    worker = job_worker(self.ctx.redis, job_id) or ""
-                    if worker.split(".", 1)[0] in lost:
-                        self.retry(space, build, f"host {worker.split('.', 1)[0]} stopped answering")
-                elif state in (JobState.MISSING, JobState.FAILED) and self.still_current(
-                    session, space, build
-                ):
-                    if "abandoned" in reason.lower() or "AbandonedJobError" in reason:
-                        self.retry(space, build, "its worker stopped")
-                    else:
-                        self.fail(space, build, f"the deploy job stopped without finishing: {reason}")
+                    host = job_host(self.ctx.redis, job_id)
+                    if host in lost:
+                        self.retry(space, build, f"host {host} stopped answering")
+                elif not self.still_current(session, space, build):
+                    continue
+                elif state == JobState.DONE:
+                    self.finish_unreported(session, space, build, job_id)
+                else:
+                    self.retry(space, build, f"its job ended without finishing ({reason})")
 
     @staticmethod
     def still_current(session: Session, space: Space, build: Build) -> bool:
@@ -173,25 +184,43 @@ class Reconciler:
         session.refresh(space)
         return build.status.is_active and space.current_build_id == build.id
 
-    def retry(self, space: Space, build: Build, why: str) -> None:
-        """Queue the build's job again, up to MAX_JOB_RETRIES times; then fail the build."""
-        attempts = self.retries.get(build.id, 0) + 1
-        self.retries[build.id] = attempts
-        if attempts > MAX_JOB_RETRIES:
-            self.fail(space, build, f"gave up after {MAX_JOB_RETRIES} attempts: {why}")
-            return
-        log.warning("build %s: %s; queueing it again (attempt %d)", build.id, why, attempts)
-        requeue_deploy(self.ctx.queue(space.hardware), build.id, job_timeout(self.ctx), sdk=space.sdk)
-        set_stage(self.ctx, space, space.stage, f"Retrying: {why}")
+    def finish_unreported(self, session: Session, space: Space, build: Build, job_id: str) -> None:
+        """The job ended, but its reports never arrived (lost on the way): the route table shows
+        whether its app serves; if it does, that is recorded, otherwise the job runs again."""
+        if not job_ended_before(self.ctx.redis, job_id, time.time() - REPORT_GRACE_SECONDS):
+            return  # its reports may still be on their way
+        record = self.ctx.routes.get(space.subdomain)
+        if record is not None and record.build == build.id and record.upstream:
+            log.warning("build %s runs on %s but its report was lost: recording it", build.id, record.host)
+            event = Event(
+                type=EventType.APP_RUNNING,
+                space_id=space.repo_id,
+                build_id=build.id,
+                host=record.host,
+                upstream=record.upstream,
+            )
+            on_app_running(self.ctx, session, space, build, event)
+        else:
+            self.retry(space, build, "its job ended but its report was lost")
 
-    def fail(self, space: Space, build: Build, message: str) -> None:
-        """Fail the build (a build error, or a runtime error once it was starting) and close its log."""
-        stage = Stage.RUNTIME_ERROR if build.status == BuildStatus.STARTING else Stage.BUILD_ERROR
-        log.warning("build %s of space %s: %s", build.id, space.repo_id, message)
-        if build.status != BuildStatus.STARTING:
-            close_build_log(self.ctx, build.id, f"==> {message}")
-            persist_build_log(self.ctx, build.id)
-        fail_build(self.ctx, space, build, stage, message)
+    def retry(self, space: Space, build: Build, why: str) -> None:
+        """Queue the build's job again: at once for the first MAX_JOB_RETRIES times, then every
+        SLOW_RETRY_SECONDS. The platform's faults never become the space's error."""
+        attempts, last = self.retries.get(build.id, (0, 0.0))
+        now = time.monotonic()
+        if attempts >= MAX_JOB_RETRIES and now - last < SLOW_RETRY_SECONDS:
+            return
+        self.retries[build.id] = (attempts + 1, now)
+        log.warning("build %s: %s; queueing it again (attempt %d)", build.id, why, attempts + 1)
+        requeue_deploy(self.ctx.queue(space.hardware), build.id, job_timeout(self.ctx), sdk=space.sdk)
+        if attempts + 1 >= MAX_JOB_RETRIES:
+            message = (
+                f"The platform failed to run this build {attempts + 1} times ({why}); it tries again every "
+                f"{SLOW_RETRY_SECONDS // 60} min, and the operators can see why in the admin dashboard"
+            )
+        else:
+            message = f"Retrying: {why}"
+        set_stage(self.ctx, space, space.stage, message)
 
     def explain_wait(self, space: Space, build: Build, hosts: dict[str, HostRecord]) -> None:
         """Say why a queued job is not taken: no host serves its flavor, all of them are full, or

@@ -95,7 +95,7 @@ def duplicate_space(
     for key, (value, description) in copied.items():
         environment.upsert(session, SpaceVariable, space, key, value, description)
     for key, value, description in secrets:
-        environment.upsert(session, SpaceSecret, space, key, value, description)
+        environment.upsert(session, SpaceSecret, space, key, value, description, ctx.vault.seal)
     publish(ctx, space)
     handle_push(ctx, session, copy)
     return copy

@@ -41,7 +41,7 @@ def put_environment(
 ) -> None:
     """Add or change a secret or a variable (`kind`); the app restarts with it."""
     if kind == "secrets":
-        environment.upsert(session, SpaceSecret, space, key, value, description)
+        environment.upsert(session, SpaceSecret, space, key, value, description, ctx.vault.seal)
     else:
         environment.upsert(session, SpaceVariable, space, key, value, description)
     redeploy_if_deployed(ctx, session, space)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -17,6 +16,7 @@ from spacehub.controller.context import ControllerContext
 from spacehub.db.models import Account, TokenRole
 from spacehub.errors import Forbidden, Unauthorized
 from spacehub.http.sessions import SESSION_COOKIE, read_session
+from spacehub.signing import same_secret
 
 INTERNAL = Principal(account=None, internal=True)
 
@@ -74,7 +74,7 @@ def resolve_principal(ctx: ControllerContext, session: Session, token: str | Non
     """Who holds `token`: anonymous without one, spacehub's own components, or an account."""
     if token is None:
         return ANONYMOUS
-    if hmac.compare_digest(token, ctx.settings.resolved_internal_token):
+    if same_secret(token, ctx.settings.resolved_internal_token):
         return INTERNAL
     principal = authenticate(session, token)
     if principal is None:

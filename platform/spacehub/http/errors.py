@@ -11,6 +11,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -19,9 +20,16 @@ from spacehub.errors import SpacehubError
 log = logging.getLogger(__name__)
 
 
+def header_value(text: str, limit: int = 1000) -> str:
+    """User text made fit for a header: printable ASCII only (a control character would make the
+    server drop the connection), at most `limit` characters."""
+    printable = "".join(c if " " <= c <= "~" else "?" for c in text)
+    return printable[:limit]
+
+
 def error_response(status_code: int, message: str, code: str | None = None) -> JSONResponse:
     """An error as the Hub answers it: JSON `{"error": ...}` and the X-Error headers."""
-    headers = {"X-Error-Message": message.encode("ascii", "replace").decode()[:1000]}
+    headers = {"X-Error-Message": header_value(message)}
     if code:
         headers["X-Error-Code"] = code
     if status_code == 401:
@@ -52,7 +60,23 @@ def page_or_login(request: Request, status: int, message: str, page: ErrorPage) 
     return page(request, status, message)
 
 
-def install_error_handlers(app: FastAPI, error_page: ErrorPage) -> None:
+def methods_of_closer_route(routes: list[APIRoute], request: Request) -> set[str]:
+    """The methods of a route that names this path more closely (more literal segments) than the
+    route that took the request, when they do not include its method: `GET /api/validate-yaml` is
+    a wrong method for `POST /api/validate-yaml`, not a bad repo type for `GET /api/{type_plural}`."""
+    path, method = request.url.path, request.method
+    matching = [r for r in routes if r.path_regex.match(path)]
+    taken = next((r for r in matching if method in (r.methods or ())), None)
+    if taken is None:
+        return set()
+    fewest = min(len(r.param_convertors) for r in matching)
+    if fewest >= len(taken.param_convertors):
+        return set()
+    closer = {m for r in matching if len(r.param_convertors) == fewest for m in r.methods or ()}
+    return closer if method not in closer else set()
+
+
+def install_error_handlers(app: FastAPI, error_page: ErrorPage, api_routes: list[APIRoute]) -> None:
     """Render every error as the Hub's clients expect it, or as `error_page` for browsers."""
 
     @app.exception_handler(SpacehubError)
@@ -63,6 +87,11 @@ def install_error_handlers(app: FastAPI, error_page: ErrorPage) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def handle_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        allowed = methods_of_closer_route(api_routes, request)
+        if allowed:
+            response = error_response(405, f"{request.method} is not allowed here", "MethodNotAllowed")
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+            return response
         if is_page(request):
             return await run_in_threadpool(page_or_login, request, 400, _describe_validation(exc), error_page)
         return error_response(400, _describe_validation(exc), "BadRequest")

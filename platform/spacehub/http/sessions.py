@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 
-from spacehub.signing import derive_key, sign, verify
+from spacehub.signing import derive_key, same_secret, sign, verify
 
 SESSION_COOKIE = "spacehub-session"
 SESSION_SECONDS = 30 * 24 * 3600
@@ -41,12 +41,15 @@ def new_csrf_seed() -> str:
     return secrets.token_urlsafe(24)
 
 
-def csrf_token(secret: str, seed: str) -> str:
-    """The token forms carry, bound to a random cookie of the browser (double submit): another site
-    can make the browser post, but cannot read the cookie to forge the token."""
-    return hmac.new(derive_key(secret, CSRF_PURPOSE), seed.encode(), hashlib.sha256).hexdigest()
+def csrf_token(secret: str, seed: str, session: str) -> str:
+    """The token forms carry: bound to a random cookie of the browser (another site can make the
+    browser post, but cannot read the cookie) and to its session (`account:epoch`, or `-`). An app
+    on a sibling subdomain can set the seed cookie for the hub's domain (cookie tossing), but the
+    token of its own seed is bound to its own session, not to the visitor's."""
+    message = f"{seed}|{session}".encode("utf-8", "surrogateescape")
+    return hmac.new(derive_key(secret, CSRF_PURPOSE), message, hashlib.sha256).hexdigest()
 
 
-def check_csrf(secret: str, seed: str | None, token: str | None) -> bool:
-    """Whether a form's CSRF `token` matches the browser's cookie `seed` (both present)."""
-    return bool(seed) and bool(token) and hmac.compare_digest(csrf_token(secret, seed or ""), token or "")
+def check_csrf(secret: str, seed: str | None, token: str | None, session: str) -> bool:
+    """Whether a form's CSRF `token` matches the browser's cookie `seed` and its session."""
+    return bool(seed) and bool(token) and same_secret(token or "", csrf_token(secret, seed or "", session))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote, urlencode
+
 from fastapi import Request
 
 from spacehub.addresses import app_url
@@ -27,3 +29,10 @@ def space_app_url(settings: Settings, space: Space, base_url: str) -> str:
     """The URL of a space's app (`host` in the Hub's space info)."""
     repo = space.repo
     return app_url(settings, space.subdomain, repo.owner.name, repo.name, base_url)
+
+
+def next_link(request: Request, cursor: str, **params: str) -> str:
+    """The `Link` header of a paginated answer: this request again, from `cursor` (and `params`)."""
+    query = {**dict(request.query_params), "cursor": cursor, **params}
+    path = quote(request.url.path, safe="/")  # percent-encoded again: never a raw control character
+    return f'<{public_base_url(request)}{path}?{urlencode(query)}>; rel="next"'

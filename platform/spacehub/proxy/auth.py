@@ -26,7 +26,7 @@ from spacehub.state.routes import SpaceRecord
 COOKIE = "spacehub-access"
 SIGN_PARAM = "__sign"
 CREDENTIAL_HEADERS = frozenset({"authorization", "x-hf-authorization"})
-DECISION_TTL = 30.0
+DECISION_TTL = 10.0  # how late a revoked token or an ended session may still open an app
 CACHE_SIZE = 10_000
 
 
@@ -37,10 +37,12 @@ class Decision:
 
 
 def _bearer(value: str | None) -> str | None:
+    """The token of a `Bearer` header value; None for anything else (tokens are printable ASCII)."""
     if not value:
         return None
     scheme, _, token = value.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token and token.isascii() and token.isprintable() else None
 
 
 class AppAccess:
@@ -57,21 +59,26 @@ class AppAccess:
         if not record.private:
             return Decision(True)
         signed = request.query.get(SIGN_PARAM)
-        if signed and self._valid_for(signed, record):
+        if signed and await self._link_allowed(signed, record, session):
             return Decision(True, self._cookie(signed, prefix, request.host))
         cookie = request.cookies.get(COOKIE)
-        if cookie and self._valid_for(cookie, record):
+        if cookie and await self._link_allowed(cookie, record, session):
             return Decision(True)
         token = _bearer(request.headers.get("authorization")) or _bearer(
             request.headers.get("x-hf-authorization")
         )
-        if token and await self._token_allowed(token, record.id, session):
+        if token and await self._allowed(session, record.id, {"X-Spacehub-User-Token": token}):
             return Decision(True)
         return Decision(False)
 
-    def _valid_for(self, signed: str, record: SpaceRecord) -> bool:
+    async def _link_allowed(self, signed: str, record: SpaceRecord, session: aiohttp.ClientSession) -> bool:
+        """A signed app link for this space, whose user is still signed in where it was issued (a
+        password change or a disabled account ends it) and may still read the space."""
         claims = verify(signed, self.key)
-        return claims is not None and claims.get("space") == record.id
+        if claims is None or claims.get("space") != record.id:
+            return False
+        holder = {"X-Spacehub-Session": f"{claims.get('uid')}:{claims.get('epoch')}"}
+        return await self._allowed(session, record.id, holder)
 
     def _cookie(self, signed: str, prefix: str, host: str) -> str:
         """The access cookie. The hub shows apps in an iframe, often from another site (hub at
@@ -87,18 +94,19 @@ class AppAccess:
             same_site = "SameSite=Lax"
         return f"{COOKIE}={signed}; Path={prefix or '/'}; Max-Age={max_age}; HttpOnly; {same_site}"
 
-    async def _token_allowed(self, token: str, space_id: int, session: aiohttp.ClientSession) -> bool:
-        key = (hashlib.sha256(token.encode()).hexdigest(), space_id)
+    async def _allowed(
+        self, session: aiohttp.ClientSession, space_id: int, credential: dict[str, str]
+    ) -> bool:
+        """Whether the controller lets this credential (a user token, or a signed-in session) read the
+        space; answers are cached for DECISION_TTL seconds."""
+        key = (hashlib.sha256(repr(sorted(credential.items())).encode()).hexdigest(), space_id)
         cached = self._decisions.get(key)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
         async with session.get(
             f"{self.controller}/api/internal/authorize",
             params={"space_id": str(space_id)},
-            headers={
-                "Authorization": f"Bearer {self.settings.resolved_internal_token}",
-                "X-Spacehub-User-Token": token,
-            },
+            headers={"Authorization": f"Bearer {self.settings.resolved_internal_token}", **credential},
         ) as response:
             allowed = response.status == 200 and bool((await response.json()).get("allowed"))
         self._decisions[key] = (allowed, time.monotonic() + DECISION_TTL)

@@ -152,6 +152,18 @@ def no_such_space(request: web.BaseRequest) -> web.Response:
     return render(request, 404, "No space here", "", "There is no space at this address.")
 
 
+def bad_request(request: web.BaseRequest, message: str) -> web.Response:
+    """The answer for a request the edge cannot route (a malformed Host or request target)."""
+    return render(request, 400, "Bad request", "", message)
+
+
+def method_not_allowed(request: web.BaseRequest, allowed: str) -> web.Response:
+    """The answer for a method the edge does not serve (CONNECT: it is no forward proxy; TRACE)."""
+    response = render(request, 405, "Method not allowed", "", f"{request.method} is not served here.")
+    response.headers["Allow"] = allowed
+    return response
+
+
 def too_large(request: web.BaseRequest, limit: int) -> web.Response:
     """The answer for a request body over `limit` bytes."""
     return render(request, 413, "Request body too large", "", f"The limit is {limit} bytes.")

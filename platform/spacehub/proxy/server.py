@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import redis.asyncio
 from aiohttp import web
+from yarl import URL
 
 from spacehub.addresses import PATH_ROUTING_PREFIX
 from spacehub.config import Settings
@@ -33,6 +35,10 @@ STATUS_PATH = "/.spacehub/status"
 # Stages in which an API request is worth holding: the app is on its way.
 WAITABLE = IN_PROGRESS_STAGES | {Stage.SLEEPING, Stage.RUNNING}
 NUDGE_SECONDS = 1.0
+# The edge is no forward proxy (CONNECT), and echoes nothing back (TRACE).
+REFUSED_METHODS = frozenset({"CONNECT", "TRACE"})
+ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+VALID_HOST = re.compile(r"^(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")
 # While a request is held, an interim answer this often keeps the client's read timeout from
 # running out (gradio_client's is 5 s; Go's client gives up after five interim answers).
 INTERIM_SECONDS = 3.0
@@ -100,7 +106,14 @@ class EdgeProxy:
     # Handling -----------------------------------------------------------------------------------
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        """Answer one request: the hub's, or an app's; 413 when the body is over the limit."""
+        """Answer one request: the hub's, or an app's; 413 when the body is over the limit, 400 for a
+        target or Host that routes nowhere, 405 for methods the edge does not serve."""
+        if request.method in REFUSED_METHODS:
+            return pages.method_not_allowed(request, ALLOWED_METHODS)
+        try:
+            request = origin_form(request)
+        except ValueError as exc:
+            return pages.bad_request(request, str(exc))
         app = self.app_request(request)
         try:
             if app is None:
@@ -286,6 +299,24 @@ class EdgeProxy:
             "X-Forwarded-Host": request.host,
             "X-Forwarded-Proto": self.settings.public_scheme,
         }
+
+
+def origin_form(request: web.BaseRequest) -> web.BaseRequest:
+    """The request with a path as its target and a valid Host: one in absolute form
+    (`GET http://host/path`, which servers must accept) is turned into that; anything else that
+    is not a path, or a Host that is no host name, is refused (ValueError says why)."""
+    target = request.raw_path
+    if not target.startswith("/"):
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("the request target must be a path")
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        request = request.clone(
+            rel_url=URL(path, encoded=True), headers={**request.headers, "Host": parts.netloc}
+        )
+    if not VALID_HOST.match(request.host or ""):
+        raise ValueError("the Host header is not a host name (with an optional port)")
+    return request
 
 
 def can_answer(record: SpaceRecord) -> bool:

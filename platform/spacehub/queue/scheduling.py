@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC
 from enum import StrEnum
 
 import redis
@@ -75,12 +76,30 @@ def requeue_deploy(
     return enqueue_deploy(queue, build_id, timeout, sdk=sdk, avoid_host=avoid_host)
 
 
-def job_worker(connection: redis.Redis, job_id: str) -> str | None:
-    """The name of the worker running a job, if it runs."""
+def claim_for_host(job: Job, host_id: str) -> None:
+    """Record which host took a job (so that its loss is noticed, whatever the host's name)."""
+    job.meta["host"] = host_id
+    job.save_meta()
+
+
+def job_host(connection: redis.Redis, job_id: str) -> str | None:
+    """The host running a job, if it runs."""
     try:
-        return Job.fetch(job_id, connection=connection).worker_name
+        job = Job.fetch(job_id, connection=connection)
     except NoSuchJobError:
         return None
+    return job.meta.get("host") or None
+
+
+def job_ended_before(connection: redis.Redis, job_id: str, moment: float) -> bool:
+    """Whether a job ended, and before `moment` (epoch seconds)."""
+    try:
+        ended = Job.fetch(job_id, connection=connection).ended_at
+    except NoSuchJobError:
+        return True
+    if ended is None:
+        return False
+    return (ended if ended.tzinfo else ended.replace(tzinfo=UTC)).timestamp() < moment  # RQ keeps UTC
 
 
 def cancel_job(connection: redis.Redis, job_id: str) -> None:

@@ -35,9 +35,15 @@ def clean_path(path: Any, what: str = "path") -> str:
     parts = [p for p in path.split("/") if p not in ("", ".")]
     if not parts or ".." in parts:
         raise CommitError(f"{what} {path!r} leaves the repository")
-    if parts[0] == ".git" or ".git" in parts:
+    if is_git_path("/".join(parts)):
         raise CommitError(f"{what} {path!r} is inside .git, which is not part of the content")
     return "/".join(parts)
+
+
+def is_git_path(path: str) -> bool:
+    """Whether a path names git's own directory at some level, however it is spelled: `.GIT`,
+    `.git.` or `git~1` name it too on some filesystems, and git refuses them (silently, for some)."""
+    return any(part.rstrip(". ").lower() in (".git", "git~1") for part in path.split("/"))
 
 
 @dataclass

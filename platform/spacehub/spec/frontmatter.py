@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+MAX_FRONT_MATTER = 64 * 1024  # bytes: Hugging Face cards keep theirs to a few KiB
+MAX_VALUES = 10_000  # values once aliases are expanded: a 400-byte YAML bomb expands to millions
 _FRONT_MATTER = re.compile(
     r"\A\ufeff?---[ \t]*\r?\n(?P<body>.*?)(?:\r?\n)?^(?:---|\.\.\.)[ \t]*$", re.S | re.M
 )
@@ -46,6 +48,31 @@ def json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+def expanded_size(root: yaml.Node) -> int:
+    """How many values a YAML node graph holds once every alias is expanded, counted without
+    expanding anything; a cycle (an alias inside its own anchor) counts as too many."""
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in visiting:
+            return MAX_VALUES + 1
+        visiting.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        visiting.discard(key)
+        sizes[key] = min(total, MAX_VALUES + 1)
+        return sizes[key]
+
+    return size(root)
+
+
 def split_readme(text: str) -> tuple[str | None, int, str]:
     """(front matter text or None, README line where it starts, the rest of the README)."""
     match = _FRONT_MATTER.match(text)
@@ -55,13 +82,27 @@ def split_readme(text: str) -> tuple[str | None, int, str]:
 
 
 def parse_front_matter(readme: str) -> FrontMatter:
-    """The front matter of a README; FrontMatterError, with its line, when it is invalid."""
+    """The front matter of a README, bounded in size and in what its aliases expand to;
+    FrontMatterError, with its line, when it is invalid."""
     body, first_line, _ = split_readme(readme)
     if body is None or not body.strip():
         return FrontMatter(present=body is not None)
+    if len(body.encode("utf-8", "surrogateescape")) > MAX_FRONT_MATTER:
+        raise FrontMatterError(
+            f"the front matter is larger than {MAX_FRONT_MATTER // 1024} KiB: keep long texts in the body",
+            first_line,
+        )
     try:
-        node = yaml.compose(body, Loader=yaml.SafeLoader)
+        node = yaml.compose(body, Loader=yaml.SafeLoader)  # aliases stay shared here: nothing expands
+        if node is not None and expanded_size(node) > MAX_VALUES:
+            raise FrontMatterError(
+                f"YAML aliases (*name) expand the front matter to more than {MAX_VALUES:,} values: "
+                "write the values out instead",
+                first_line,
+            )
         data = yaml.load(body, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise FrontMatterError("the front matter is nested too deeply", first_line) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = first_line + mark.line if mark is not None else None

@@ -39,6 +39,14 @@ async def login(browser: BrowserDep) -> Response:
     """Sign in with a user name and password; the form again, with a problem, when they do not match."""
     form = await browser.check_form()
     name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
+    if not browser.ctx.logins.attempt(name, browser.client_address):
+        return browser.render(
+            "login.html",
+            status_code=429,
+            next=safe_next(str(form.get("next", ""))),
+            name=name,
+            problem="Too many login attempts: wait a minute, then try again.",
+        )
     account = find_account(browser.session, name)
     if account is None or account.disabled or not proves_identity(browser.session, account, password):
         return browser.render(

@@ -50,7 +50,18 @@ class Browser:
     @property
     def csrf(self) -> str:
         """The CSRF token that this browser's forms carry, derived from its seed."""
-        return csrf_token(self.ctx.settings.resolved_internal_token, self.csrf_seed)
+        return csrf_token(self.ctx.settings.resolved_internal_token, self.csrf_seed, self.session_binding)
+
+    @property
+    def client_address(self) -> str:
+        """The visitor's address, as the edge saw it (it sets X-Forwarded-For, never passing a client's)."""
+        forwarded = self.request.headers.get("x-forwarded-for", "")
+        return forwarded or (self.request.client.host if self.request.client else "")
+
+    @property
+    def session_binding(self) -> str:
+        """Which session the browser is in, for binding its CSRF tokens: `account:epoch`, or `-`."""
+        return f"{self.account.id}:{self.account.session_epoch}" if self.account else "-"
 
     def require_account(self) -> Account:
         """The signed-in account; Unauthorized for anonymous visitors."""
@@ -72,6 +83,7 @@ class Browser:
             self.ctx.settings.resolved_internal_token,
             self.request.cookies.get(CSRF_COOKIE),
             str(form.get("csrf", "")),
+            self.session_binding,
         ):
             raise Forbidden("the form expired or came from another site; reload the page and try again")
         return {key: form.getlist(key) if len(form.getlist(key)) > 1 else form.get(key) for key in form}

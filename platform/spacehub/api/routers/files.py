@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -25,7 +25,8 @@ from spacehub.controller.repos import open_git
 from spacehub.db.models import RepoType
 from spacehub.errors import BadRequest, PayloadTooLarge
 from spacehub.http.deps import CtxDep, PrincipalDep, SessionDep, bearer_token, resolve_principal
-from spacehub.http.urls import public_base_url, repo_url
+from spacehub.http.errors import header_value
+from spacehub.http.urls import next_link, public_base_url, repo_url
 
 router = APIRouter(tags=["files"])
 
@@ -41,13 +42,6 @@ def raw_tail(request: Request, marker: str) -> str:
     """The part of the raw (still percent-encoded) URL path after `marker`."""
     raw = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
     return raw.split(marker, 1)[1] if marker in raw else ""
-
-
-def next_link(request: Request, offset: int) -> str:
-    """The `Link` header of a paginated answer whose next page starts at `offset`."""
-    params = dict(request.query_params)
-    params["cursor"] = encode_cursor(offset)
-    return f'<{public_base_url(request)}{request.url.path}?{urlencode(params)}>; rel="next"'
 
 
 # Preupload ---------------------------------------------------------------------------------------
@@ -184,7 +178,7 @@ def tree(
         return JSONResponse([])  # a new, empty repository: its default branch has no files yet
     headers = {"X-Repo-Commit": page.commit}
     if page.more:
-        headers["Link"] = next_link(request, start + size)
+        headers["Link"] = next_link(request, encode_cursor(start + size))
     return JSONResponse(page.items, headers=headers)
 
 
@@ -242,7 +236,9 @@ def commits(
     git = readable_git(ctx, session, principal, type_plural.repo_type, owner, name)
     size, start = min(limit or 50, 500), decode_cursor(cursor)
     page = files.history(git, unquote(revision), start=start, size=size)
-    return JSONResponse(page.items, headers={"Link": next_link(request, start + size)} if page.more else {})
+    return JSONResponse(
+        page.items, headers={"Link": next_link(request, encode_cursor(start + size))} if page.more else {}
+    )
 
 
 # Resolve -----------------------------------------------------------------------------------------
@@ -273,7 +269,11 @@ def _add_resolve_routes(prefix: str, type: RepoType) -> None:
             return JSONResponse(
                 {"error": message},
                 status_code=404,
-                headers={"X-Error-Code": "EntryNotFound", "X-Error-Message": message, "X-Repo-Commit": sha},
+                headers={
+                    "X-Error-Code": "EntryNotFound",
+                    "X-Error-Message": header_value(message),
+                    "X-Repo-Commit": sha,
+                },
             )
         return file_response(request, found)
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from spacehub.controller.access import can_read
-from spacehub.controller.accounts import authenticate
+from spacehub.controller.accounts import authenticate, session_principal
 from spacehub.controller.deploys import commit_archive, deploy_spec
 from spacehub.controller.files import static_file
 from spacehub.db.models import Space
@@ -52,11 +52,15 @@ def static_space_file(
 def authorize(
     space_id: int, request: Request, ctx: CtxDep, session: SessionDep, _: InternalDep
 ) -> dict[str, bool]:
-    """Whether the user token in X-Spacehub-User-Token may open space `space_id`'s app (the edge
-    proxy asks, for private spaces, and caches the answer briefly)."""
+    """Whether a user may open space `space_id`'s app: by the token in X-Spacehub-User-Token, or
+    by the signed-in session (`account:epoch`) of a signed app link in X-Spacehub-Session (the edge
+    asks, for private spaces, and caches the answer briefly)."""
     space = session.get(Space, space_id)
-    token = request.headers.get("x-spacehub-user-token", "")
-    if space is None or not token:
+    if space is None:
         return {"allowed": False}
-    principal = authenticate(session, token)
+    token = request.headers.get("x-spacehub-user-token", "")
+    if token:
+        principal = authenticate(session, token)
+    else:
+        principal = session_principal(session, request.headers.get("x-spacehub-session", ""))
     return {"allowed": principal is not None and can_read(session, principal, space.repo)}

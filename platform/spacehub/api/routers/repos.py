@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any, Literal
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -27,7 +26,8 @@ from spacehub.controller.spaces import publish, validate_sleep_time
 from spacehub.db.models import Repo, RepoType
 from spacehub.errors import BadRequest, Conflict, Forbidden, RevisionNotFound, Unsupported
 from spacehub.http.deps import CtxDep, PrincipalDep, SessionDep, UserDep
-from spacehub.http.urls import public_base_url, repo_url, space_app_url
+from spacehub.http.errors import header_value
+from spacehub.http.urls import next_link, public_base_url, repo_url, space_app_url
 
 router = APIRouter(tags=["repos"])
 
@@ -97,7 +97,9 @@ def create(body: RepoCreate, request: Request, ctx: CtxDep, session: SessionDep,
         existing_owner = owner or principal.name
         url = f"{base}/{'' if repo_type == RepoType.MODEL else repo_type.value + 's/'}{existing_owner}/{name}"
         return JSONResponse(
-            {"error": exc.message, "url": url}, status_code=409, headers={"X-Error-Message": exc.message}
+            {"error": exc.message, "url": url},
+            status_code=409,
+            headers={"X-Error-Message": header_value(exc.message)},
         )
     if repo.space is not None:
         publish(ctx, repo.space)
@@ -269,17 +271,13 @@ def list_repos(
         sort=sort,
         descending=direction != 1,
     )
-    base = public_base_url(request)
     page = repos[offset : offset + page_size]
     items = [_info(ctx, repo, request, None, with_files=full) for repo in page]
     headers = {}
     remaining = (limit - page_size) if limit else None
     if offset + page_size < len(repos) and (remaining is None or remaining > 0):
-        params = dict(request.query_params)
-        params["cursor"] = encode_cursor(offset + page_size)
-        if remaining is not None:
-            params["limit"] = str(remaining)
-        headers["Link"] = f'<{base}{request.url.path}?{urlencode(params)}>; rel="next"'
+        more = {"limit": str(remaining)} if remaining is not None else {}
+        headers["Link"] = next_link(request, encode_cursor(offset + page_size), **more)
     return JSONResponse(items, headers=headers)
 
 

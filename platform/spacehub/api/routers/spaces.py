@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from spacehub.controller.access import app_link, can_write
+from spacehub.controller.access import APP_LINK_SECONDS, app_link, can_write
 from spacehub.controller.context import ControllerContext
 from spacehub.controller.logs import follow_log, log_source
 from spacehub.controller.repos import get_readable_repo
@@ -27,7 +27,6 @@ from spacehub.http.urls import public_base_url, space_app_url
 router = APIRouter(tags=["spaces"])
 
 KEEPALIVE = b"data: \n\n"
-MAX_JWT_SECONDS = 86400
 
 
 def readable_space(session: Any, principal: Any, owner: str, name: str) -> Space:
@@ -181,7 +180,7 @@ def app_token(
     space: ReadableSpace,
     ctx: CtxDep,
     principal: PrincipalDep,
-    expires_in: int = Query(3600, ge=60, le=MAX_JWT_SECONDS),
+    expires_in: int = Query(APP_LINK_SECONDS, ge=60, le=APP_LINK_SECONDS),
 ) -> dict[str, Any]:
     """Signed access to this space's app (the `__sign` query parameter), so that a browser opens a
     private app without the user's token ever reaching the app."""
