@@ -24,12 +24,15 @@ lint:
 typecheck:
 	$(VENV)/mypy
 
+# The whole suite on SQLite (the embedded default), then what touches the database on PostgreSQL.
 pytest:
 	$(VENV)/pytest $(PYTEST_ARGS)
+	SPACEHUB_TEST_DATABASE=postgresql $(VENV)/pytest $(PYTEST_ARGS) tests/unit tests/integration
 
 bench: setup-test
-	@command -v nginx >/dev/null && command -v wrk >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null)
+	@command -v nginx >/dev/null && command -v wrk >/dev/null && command -v npm >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk nodejs npm >/dev/null)
+	@test -d bench/node/node_modules || npm ci --prefix bench/node --no-audit --no-fund --silent
 	$(VENV)/python bench/proxy.py
 
 clean:

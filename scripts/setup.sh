@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 with_tests=0
 [[ "${1:-}" == "--test" ]] && with_tests=1
 
-packages=(git redis-server docker.io debootstrap iptables ca-certificates python3 python3-venv libnss-myhostname)
-(( with_tests )) && packages+=(chromium fonts-noto-color-emoji docker-registry)
+packages=(git redis-server docker.io debootstrap iptables ca-certificates python3 python3-venv libnss-myhostname haproxy)
+(( with_tests )) && packages+=(chromium fonts-noto-color-emoji docker-registry postgresql)
 
 missing=()
 for package in "${packages[@]}"; do

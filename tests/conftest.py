@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.utils.database import BACKEND, PostgresServer
 from tests.utils.platform import Platform
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -61,6 +62,25 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process.wait()
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer | None]:
+    """The session's PostgreSQL server when the suite runs on PostgreSQL, else None."""
+    if BACKEND != "postgresql":
+        yield None
+        return
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, postgres: PostgresServer | None) -> str:
+    """A new, empty database on the suite's backend."""
+    if postgres is None:
+        return f"sqlite:///{tmp_path / 'db.sqlite'}"
+    return postgres.create_database("t" + secrets.token_hex(6))
+
+
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
@@ -75,7 +95,13 @@ def _start_platform(
     name: str,
     **options: object,
 ) -> Iterator[Platform]:
-    platform = Platform(data_dir=tmp_path_factory.mktemp(name) / "data", redis_url=redis_url, **options)  # type: ignore[arg-type]
+    postgres = request.getfixturevalue("postgres")
+    platform = Platform(
+        data_dir=tmp_path_factory.mktemp(name) / "data",
+        redis_url=redis_url,
+        database=postgres,
+        **options,  # type: ignore[arg-type]
+    )
     try:
         platform.start()
         yield platform

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email.utils import formatdate
 
-import redis.asyncio
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
@@ -26,6 +25,7 @@ from spacehub.controller.events import consume_events
 from spacehub.controller.reconciler import Reconciler
 from spacehub.http.errors import install_error_handlers
 from spacehub.http.schema import install_schema
+from spacehub.state.connection import connect_async
 from spacehub.web import account as web_account
 from spacehub.web import admin as web_admin
 from spacehub.web import browse as web_browse
@@ -86,7 +86,7 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = ControllerContext.from_settings(settings)
         app.state.ctx = ctx
-        app.state.aredis = redis.asyncio.Redis.from_url(settings.resolved_redis_url)
+        app.state.aredis = connect_async(settings.resolved_redis_url)
         with ctx.session() as session:
             if settings.admin_token is not None:
                 ensure_admin(session, settings.admin_token.get_secret_value())

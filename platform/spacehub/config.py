@@ -63,11 +63,24 @@ class Settings(BaseSettings):
         5 * 1024**3, description="Largest request body the proxy forwards, in bytes (else 413)."
     )
     upstream_connect_timeout: float = Field(10.0, description="Seconds to connect to an app or the hub.")
+    edge_data_path: Literal["auto", "haproxy", "python"] = Field(
+        "auto",
+        description="What serves running apps on the public port: `haproxy` (Debian's HAProxy, with the "
+        "Python edge behind it for everything else), `python` (the Python edge alone), `auto` (HAProxy "
+        "where it is installed).",
+    )
+    edge_threads: int | None = Field(
+        None, ge=1, description="HAProxy's threads. Default: one per CPU of the edge's host."
+    )
 
     # The controller (hub API, git, UI): internal only.
     controller_host: str = Field("127.0.0.1", description="Address the controller listens on.")
     controller_port: int | None = Field(None, description="Controller port. Default: PORT + 1.")
-    database_url: str | None = Field(None, description="SQLAlchemy URL. Default: SQLite in DATA_DIR.")
+    database_url: str | None = Field(
+        None,
+        description="Database URL: `postgresql://user:password@host:port/db` (PostgreSQL, through "
+        "psycopg 3, which spacehub installs) or any SQLAlchemy URL. Default: SQLite in DATA_DIR.",
+    )
     redis_url: str | None = Field(
         None,
         description="Redis URL. Unset: `spacehub up` starts a private Redis on a socket in DATA_DIR.",

@@ -24,6 +24,7 @@ import redis
 
 from spacehub.config import Settings, read_or_create_secret
 from spacehub.db.migrate import upgrade
+from spacehub.state.connection import connect
 
 DEMO_SPACE = "demo"
 BACKOFF = 0.5  # seconds before a process that died starts again; doubled at each death in a row
@@ -133,12 +134,12 @@ class Platform:
 def ensure_redis(settings: Settings, platform: Platform) -> str:
     """The Redis URL to use: the configured one, or a private redis-server on a socket, started if need be."""
     if settings.redis_url:
-        redis.Redis.from_url(settings.redis_url).ping()
+        connect(settings.redis_url).ping()
         return settings.redis_url
     socket = settings.resolved_data_dir / "redis.sock"
     url = f"unix://{socket}"
     try:
-        redis.Redis.from_url(url).ping()
+        connect(url).ping()
         return url
     except redis.ConnectionError:
         pass
@@ -167,7 +168,7 @@ def ensure_redis(settings: Settings, platform: Platform) -> str:
     )
     for _ in range(100):
         try:
-            redis.Redis.from_url(url).ping()
+            connect(url).ping()
             return url
         except redis.ConnectionError:
             time.sleep(0.1)

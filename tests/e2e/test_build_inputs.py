@@ -107,8 +107,9 @@ def test_a_dockerfile_that_installs_packages_builds_behind_an_intercepting_proxy
         space,
         {
             "README.md": "---\nsdk: docker\napp_port: 8080\n---\n",
-            "Dockerfile": """FROM python:3.11-slim
-RUN pip install --no-cache-dir six==1.16.0
+            # The space's name in the RUN line: never a layer cached by an earlier run.
+            "Dockerfile": f"""FROM python:3.11-slim
+RUN echo {space_name} && pip install --no-cache-dir six==1.16.0
 RUN useradd -m -u 1000 user
 USER user
 CMD ["python", "-c", "import http.server, six; http.server.test(port=8080, bind='0.0.0.0')"]

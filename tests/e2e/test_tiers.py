@@ -101,9 +101,15 @@ def test_placement_counts_requests_not_limits(tiers: Platform, idle_spaces: list
     """With `make up` defaults, four spaces whose limits (16 GiB each) add up to more than the
     host has all run: placement counts their requests."""
     assert [echo(tiers, space) for space in idle_spaces] == [f"idle{i}:x" for i in range(4)]
-    with tiers.client() as client:
-        hosts = {h["host"]: h for h in client.get("/api/admin/hosts").json()}
-    roomy = hosts[f"roomy-{tiers.namespace}"]
+
+    def roomy_host() -> dict | None:  # the host's heartbeat reports a new app's tier a poll later
+        with tiers.client() as client:
+            hosts = {h["host"]: h for h in client.get("/api/admin/hosts").json()}
+        host = hosts[f"roomy-{tiers.namespace}"]
+        mine = [a for a in host["allocations"] if a["space"] in idle_spaces]
+        return host if len(mine) == 4 and all(a["tier"] for a in mine) else None
+
+    roomy = wait_until(roomy_host, timeout=30, what="the host to report the four apps")
     apps = [a for a in roomy["allocations"] if a["space"] in idle_spaces]
     assert len(apps) == 4
     assert sum(a["memory_limit"] for a in apps) > roomy["memory"]  # limits overcommit the host

@@ -10,7 +10,8 @@ QUEUED_FLAVOR = "cpu-upgrade"
 @pytest.fixture(scope="session")
 def path_platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, redis_url: str):
     """A second installation, in path routing, with a small body limit, sign-ups closed and API
-    requests to an app on its way held for 3 s only, without agent."""
+    requests to an app on its way held for 3 s only, without agent; its edge is the Python one
+    alone (SPACEHUB_EDGE_DATA_PATH=python), so that both data paths stay tested."""
     from tests.conftest import _start_platform
 
     yield from _start_platform(
@@ -24,6 +25,7 @@ def path_platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
             "SPACEHUB_MAX_BODY_SIZE": str(10 * 1024 * 1024),
             "SPACEHUB_SIGNUP_ENABLED": "false",
             "SPACEHUB_WAKE_TIMEOUT": "3",
+            "SPACEHUB_EDGE_DATA_PATH": "python",
         },
     )
 

@@ -148,7 +148,9 @@ def test_odd_request_lines_and_hosts_get_4xx(platform: Platform, request_bytes: 
 
 def test_absolute_form_requests_are_routed_by_their_authority(platform: Platform) -> None:
     answer = raw_request(
-        platform, f"GET http://localhost:{platform.port}/healthz HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+        platform,
+        f"GET http://localhost:{platform.port}/healthz HTTP/1.1\r\n"
+        f"Host: localhost:{platform.port}\r\n\r\n".encode(),
     )
     assert status_of(answer) == 200
 
@@ -223,8 +225,8 @@ def test_space_secrets_are_encrypted_at_rest(platform: Platform, space_name: str
     with platform.client() as client:
         assert client.post(f"/api/spaces/{space}/secrets", json={"key": "API_KEY", "value": value}).is_success
     platform.push(space, {"README.md": "---\nsdk: gradio\n---\n", "app.py": "x = 1\n"})
-    files = sorted(platform.data_dir.glob("spacehub.db*"))
-    assert not [f.name for f in files if value.encode() in f.read_bytes()]
+    files = platform.database_files()
+    assert files and not [f.name for f in files if value.encode() in f.read_bytes()]
     assert value not in (platform.data_dir / "secrets-key").read_text()
     # What an agent gets to run the app holds the value itself.
     build = platform.runtime(space)

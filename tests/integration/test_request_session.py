@@ -13,8 +13,10 @@ from spacehub.db.models import Account
 from spacehub.http.deps import SessionDep
 
 
-def test_a_commit_that_fails_answers_as_an_error(tmp_path: Path, redis_url: str) -> None:
-    settings = Settings(data_dir=tmp_path, redis_url=redis_url, internal_token="internal-test")
+def test_a_commit_that_fails_answers_as_an_error(tmp_path: Path, redis_url: str, database_url: str) -> None:
+    settings = Settings(
+        data_dir=tmp_path, redis_url=redis_url, database_url=database_url, internal_token="internal-test"
+    )
     upgrade(settings.resolved_database_url)
     app = create_app(settings, background=False)
 

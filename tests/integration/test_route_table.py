@@ -22,10 +22,11 @@ from spacehub.stages import Stage
 
 
 @pytest.fixture
-def ctx(tmp_path: Path, redis_url: str) -> Iterator[ControllerContext]:
+def ctx(tmp_path: Path, redis_url: str, database_url: str) -> Iterator[ControllerContext]:
     settings = Settings(
         data_dir=tmp_path,
         redis_url=redis_url,
+        database_url=database_url,
         internal_token="internal-test",
         namespace="rt" + secrets.token_hex(3),
     )

@@ -6,8 +6,8 @@ from spacehub.db.models import Account, Build, BuildStatus, Repo, RepoType, Spac
 from spacehub.db.session import get_sessionmaker, session_scope
 
 
-def test_a_build_superseded_since_the_pass_loaded_it_is_not_failed(tmp_path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+def test_a_build_superseded_since_the_pass_loaded_it_is_not_failed(database_url: str) -> None:
+    url = database_url
     upgrade(url)
     with session_scope(url) as session:
         owner = Account(name="ada")

@@ -20,6 +20,7 @@ from typing import Any
 import docker
 import httpx
 
+from tests.utils.database import PostgresServer
 from tests.utils.gitrepo import LocalRepo
 from tests.utils.waiting import wait_until
 
@@ -78,6 +79,8 @@ class Platform:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     agent_env: dict[str, dict[str, str]] = field(default_factory=dict)
     repos: dict[str, LocalRepo] = field(default_factory=dict)
+    database: PostgresServer | None = None  # None: SQLite in the data directory
+    database_url: str = ""
 
     @property
     def url(self) -> str:
@@ -104,6 +107,8 @@ class Platform:
             SPACEHUB_HEARTBEAT_INTERVAL="2",
             PYTHONUNBUFFERED="1",
         )
+        if self.database_url:
+            env["SPACEHUB_DATABASE_URL"] = self.database_url
         wheelhouse = local_wheelhouse()
         if wheelhouse is not None:
             # Builds take torch from the machine's wheelhouse instead of download.pytorch.org.
@@ -115,6 +120,8 @@ class Platform:
 
     def start(self) -> Platform:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.database is not None and not self.database_url:
+            self.database_url = self.database.create_database(self.namespace)
         (self.data_dir / "logs").mkdir(exist_ok=True)
         self._spawn("controller", "controller")
         self._spawn("proxy", "proxy")
@@ -151,6 +158,22 @@ class Platform:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def start_edge_replica(self, key: str, port: int, namespace: str | None = None) -> str:
+        """Another edge proxy, on `port`, converging on the same Redis (on the route table of
+        another `namespace`, where no controller removes what it does not know); its URL."""
+        self._spawn(
+            key, "proxy", {"SPACEHUB_PORT": str(port), "SPACEHUB_NAMESPACE": namespace or self.namespace}
+        )
+        url = f"http://127.0.0.1:{port}"
+        self._wait_http(f"{url}/healthz")
+        return url
+
+    def database_files(self) -> list[Path]:
+        """The files the platform's database keeps its data in (with its write-ahead log)."""
+        if self.database is not None:
+            return self.database.files()
+        return sorted(self.data_dir.glob("spacehub.db*"))
 
     def restart(self, key: str) -> None:
         self.stop_process(key)

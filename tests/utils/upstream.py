@@ -23,9 +23,11 @@ def _free_port() -> int:
 async def echo(request: web.Request) -> web.Response:
     body = await request.read()
     peer = request.transport.get_extra_info("peername") if request.transport else None
+    local = request.transport.get_extra_info("sockname") if request.transport else None
     return web.json_response(
         {
             "peer": list(peer) if peer else None,
+            "served_by": local[1] if local else None,
             "method": request.method,
             "path": request.raw_path,
             "headers": {k.lower(): v for k, v in request.headers.items()},

@@ -18,6 +18,7 @@ from spacehub.agent.drivers.process import ProcessDriver
 from spacehub.config import Settings, get_settings
 from spacehub.queue.flavors import Flavor, load_flavors
 from spacehub.queue.spec import DeploySpec
+from spacehub.state.connection import connect
 from spacehub.state.events import Event, EventStream, EventType
 from spacehub.state.keys import Keys
 from spacehub.state.routes import RouteTable
@@ -79,7 +80,7 @@ class AgentContext:
     def from_env(cls) -> AgentContext:
         """A context from the environment's settings (what each RQ work horse makes for itself)."""
         settings = get_settings()
-        return cls(settings=settings, redis=redis.Redis.from_url(settings.resolved_redis_url))
+        return cls(settings=settings, redis=connect(settings.resolved_redis_url))
 
     @cached_property
     def keys(self) -> Keys:

@@ -10,12 +10,11 @@ import sys
 import threading
 import time
 
-import redis
-
 from spacehub.agent.context import AgentContext
 from spacehub.agent.monitor import Monitor
 from spacehub.agent.network import FirewallUnavailable
 from spacehub.config import Settings
+from spacehub.state.connection import connect
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ def served_flavors(agent: AgentContext) -> list[str]:
 
 def run_agent(settings: Settings) -> None:
     """Run the agent until SIGTERM or SIGINT: set the host up, monitor it, and keep the job workers alive."""
-    agent = AgentContext(settings=settings, redis=redis.Redis.from_url(settings.resolved_redis_url))
+    agent = AgentContext(settings=settings, redis=connect(settings.resolved_redis_url))
     flavors = served_flavors(agent)
     log.info("agent %s (installation %s) serves %s", agent.host_id, agent.instance_id, ", ".join(flavors))
     try:

@@ -8,8 +8,6 @@ every GPU is taken, and starts as soon as one frees."""
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import logging
 import os
 import signal
@@ -26,12 +24,13 @@ from spacehub.agent.capacity import free_gpus
 from spacehub.agent.context import AgentContext
 from spacehub.agent.tiers import Tiers
 from spacehub.config import get_settings
+from spacehub.processes import die_with_parent
 from spacehub.queue.scheduling import avoided_by, claim_for_host
+from spacehub.state.connection import connect
 from spacehub.state.hosts import Allocation
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
-PR_SET_PDEATHSIG = 1
 
 
 class CapacityWorker(Worker):
@@ -113,7 +112,7 @@ class CapacityWorker(Worker):
 def run_worker(name: str, queue_names: list[str]) -> None:
     """Run a capacity-aware job worker on the given queues until it is stopped."""
     settings = get_settings()
-    connection = redis.Redis.from_url(settings.resolved_redis_url)
+    connection = connect(settings.resolved_redis_url)
     agent = AgentContext(settings=settings, redis=connection)
     queues = [Queue(queue_name, connection=connection) for queue_name in queue_names]
     worker = CapacityWorker(queues, connection=connection, name=name, agent=agent)
@@ -121,10 +120,9 @@ def run_worker(name: str, queue_names: list[str]) -> None:
 
 
 def die_with(parent: int) -> None:
-    """Be told to stop (SIGTERM: finish the job at hand, take no other) when the agent that
-    started this worker dies, even killed outright: no worker outlives its agent (Linux prctl)."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    """Stop (SIGTERM: finish the job at hand, take no other) when the agent that started this worker
+    dies, even killed outright: no worker outlives its agent."""
+    die_with_parent(signal.SIGTERM)
     if os.getppid() != parent:  # the agent died before the line above took effect
         sys.exit("the agent that started this worker is gone")
 

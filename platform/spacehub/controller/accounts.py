@@ -93,6 +93,8 @@ def validate_name(name: str, what: str = "name") -> str:
 
 def find_account(session: Session, name: str) -> Account | None:
     """The user or organization called `name`, compared without case."""
+    if "\x00" in name:
+        return None  # no name has one, and PostgreSQL cannot even compare it
     return session.scalar(select(Account).where(func.lower(Account.name) == name.lower()))
 
 

@@ -15,6 +15,7 @@ from spacehub.controller.throttle import LoginThrottle
 from spacehub.controller.vault import Vault
 from spacehub.db.session import session_scope
 from spacehub.queue.flavors import Flavor, load_flavors
+from spacehub.state.connection import connect
 from spacehub.state.events import EventStream
 from spacehub.state.hosts import HostDirectory
 from spacehub.state.keys import Keys
@@ -45,7 +46,7 @@ class ControllerContext:
     @classmethod
     def from_settings(cls, settings: Settings) -> ControllerContext:
         """A context with its own Redis connection, from `settings`."""
-        return cls(settings=settings, redis=redis.Redis.from_url(settings.resolved_redis_url))
+        return cls(settings=settings, redis=connect(settings.resolved_redis_url))
 
     def queue(self, flavor: str) -> Queue:
         """The deploy queue of a hardware flavor."""

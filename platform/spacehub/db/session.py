@@ -1,4 +1,5 @@
-"""Engine and sessions. SQLite by default (WAL, foreign keys on); any SQLAlchemy URL works."""
+"""Engine and sessions: SQLite by default (WAL, foreign keys on), PostgreSQL in production (through
+psycopg 3, whatever driver the URL names or does not)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,34 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from spacehub.errors import BadRequest
 
 
 @lru_cache
 def get_engine(url: str) -> Engine:
     """The engine for `url`, one per URL: SQLite with WAL and foreign keys, others with connection checks."""
-    if url.startswith("sqlite"):
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _configure_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")  # the driver the project installs
+    engine = create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    event.listen(engine, "before_cursor_execute", _refuse_nul)
+    return engine
+
+
+def _refuse_nul(_conn: Any, _cursor: Any, _statement: str, parameters: Any, *_: Any) -> None:
+    """PostgreSQL stores no NUL in text (SQLite does): text with one is the user's error, a 400."""
+    rows = parameters if isinstance(parameters, list | tuple) else [parameters]
+    for row in rows:
+        values = row.values() if isinstance(row, dict) else row if isinstance(row, list | tuple) else [row]
+        if any(isinstance(value, str) and "\x00" in value for value in values):
+            raise BadRequest("text may not contain NUL characters (\\x00)")
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -61,10 +61,10 @@ class Activity:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def touch(self, space_id: int) -> None:
-        """Record a visit to the space, writing to Redis at most every WRITE_EVERY seconds per space."""
+    async def touch(self, space_id: int, *, force: bool = False) -> None:
+        """Record a visit of the space (at most one write every WRITE_EVERY seconds, unless `force`)."""
         now = time.time()
-        if now - self._written.get(space_id, 0.0) < WRITE_EVERY:
+        if not force and now - self._written.get(space_id, 0.0) < WRITE_EVERY:
             return
         self._written[space_id] = now
         try:

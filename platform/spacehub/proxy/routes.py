@@ -1,14 +1,15 @@
 """The proxy's in-memory copy of the route table, kept current through Redis pub/sub.
 
-Lookups never touch Redis; a change message reloads one record, and a lost subscription (Redis
-restart) reloads everything, so a proxy restart or a second replica needs only Redis."""
+Lookups never touch Redis; change messages reload their records (those that arrived together in
+one round trip), and a lost subscription (Redis restart) reloads everything, so a proxy restart or
+a second replica needs only Redis."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio
 
@@ -31,6 +32,10 @@ class RouteCache:
         self.ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Condition()
+        self._pending: dict[str, None] = {}
+        self._has_pending = asyncio.Event()
+        # Called after each change: with the subdomains that changed, or None when all were reloaded.
+        self.listeners: list[Callable[[list[str] | None], Awaitable[None]]] = []
 
     def lookup(self, subdomain: str) -> SpaceRecord | None:
         """The route record of the space at `subdomain` (case-insensitive), if any."""
@@ -56,46 +61,79 @@ class RouteCache:
 
     async def _follow(self) -> None:
         while True:
+            applying: asyncio.Task[None] | None = None
             try:
                 async with self.redis.pubsub() as pubsub:
                     await pubsub.subscribe(self.keys.space_changes)
                     await self.reload_all()
                     self.ready.set()
+                    applying = asyncio.create_task(self._apply_changes())
                     async for message in pubsub.listen():
-                        if message.get("type") != "message":
-                            continue
-                        subdomain = message["data"].decode()
-                        if subdomain == "*":
-                            await self.reload_all()
-                        else:
-                            await self.reload(subdomain)
+                        if message.get("type") == "message":
+                            self._pending[message["data"].decode()] = None
+                            self._has_pending.set()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("route table unavailable (%s); retrying", exc)
                 await asyncio.sleep(1)
+            finally:
+                if applying is not None:
+                    applying.cancel()
+
+    async def _apply_changes(self) -> None:
+        """Reload the spaces named by change messages: all those that arrived while the previous
+        ones were being reloaded, in one round trip."""
+        while True:
+            await self._has_pending.wait()
+            self._has_pending.clear()
+            changed, self._pending = list(self._pending), {}
+            try:
+                if "*" in changed:
+                    await self.reload_all()
+                else:
+                    await self.reload(changed)
+            except redis.RedisError as exc:
+                log.warning("cannot reload routes (%s); retrying", exc)
+                self._pending.update(dict.fromkeys(changed))
+                self._has_pending.set()
+                await asyncio.sleep(1)
+            except Exception:
+                log.exception("applying route changes failed")
 
     async def reload_all(self) -> None:
-        """Replace the whole copy with the route table as Redis holds it now."""
-        members = await self.redis.smembers(self.keys.spaces)
+        """Replace the whole copy with the route table as Redis holds it now (one round trip)."""
+        subdomains = sorted(raw.decode() for raw in await self.redis.smembers(self.keys.spaces))
+        pipe = self.redis.pipeline(transaction=False)
+        for subdomain in subdomains:
+            pipe.hgetall(self.keys.space(subdomain))
+        hashes = await pipe.execute()
         fresh: dict[str, SpaceRecord] = {}
-        for raw in members:
-            subdomain = raw.decode()
-            record = SpaceRecord.from_hash(subdomain, await self.redis.hgetall(self.keys.space(subdomain)))
+        for subdomain, raw in zip(subdomains, hashes, strict=True):
+            record = SpaceRecord.from_hash(subdomain, raw)
             if record is not None:
                 fresh[subdomain] = record
         self.by_subdomain = fresh
         self.by_name = {record.name.lower(): sub for sub, record in fresh.items()}
+        for listener in self.listeners:
+            await listener(None)
 
-    async def reload(self, subdomain: str) -> None:
-        """Reload one space's record (dropping it if it is gone), and wake those waiting for a change."""
-        record = SpaceRecord.from_hash(subdomain, await self.redis.hgetall(self.keys.space(subdomain)))
-        previous = self.by_subdomain.pop(subdomain, None)
-        if previous is not None:
-            self.by_name.pop(previous.name.lower(), None)
-        if record is not None:
-            self.by_subdomain[subdomain] = record
-            self.by_name[record.name.lower()] = subdomain
+    async def reload(self, subdomains: list[str]) -> None:
+        """Reload some spaces' records (dropping those that are gone) in one round trip, and wake
+        those waiting for a change."""
+        pipe = self.redis.pipeline(transaction=False)
+        for subdomain in subdomains:
+            pipe.hgetall(self.keys.space(subdomain))
+        for subdomain, raw in zip(subdomains, await pipe.execute(), strict=True):
+            record = SpaceRecord.from_hash(subdomain, raw)
+            previous = self.by_subdomain.pop(subdomain, None)
+            if previous is not None:
+                self.by_name.pop(previous.name.lower(), None)
+            if record is not None:
+                self.by_subdomain[subdomain] = record
+                self.by_name[record.name.lower()] = subdomain
+        for listener in self.listeners:
+            await listener(subdomains)
         async with self._changed:
             self._changed.notify_all()
 

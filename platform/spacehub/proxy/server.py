@@ -11,19 +11,23 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 import aiohttp
-import redis.asyncio
+import uvloop
 from aiohttp import web
 from yarl import URL
 
 from spacehub.addresses import PATH_ROUTING_PREFIX
 from spacehub.config import Settings
+from spacehub.processes import allow_all_open_files
 from spacehub.proxy import pages
 from spacehub.proxy.activity import Activity, is_background
 from spacehub.proxy.auth import CREDENTIAL_HEADERS, AppAccess, hostname, without_credentials
+from spacehub.proxy.datapath import haproxy_available
 from spacehub.proxy.forward import BodyTooLarge, Upstream, forward_http, forward_websocket
+from spacehub.proxy.front import HaproxyFront
 from spacehub.proxy.routes import NOT_COMING, RouteCache
 from spacehub.stages import IN_PROGRESS_STAGES, Stage, Tier
 from spacehub.state.commands import Action, Command
+from spacehub.state.connection import connect_async
 from spacehub.state.keys import Keys
 from spacehub.state.routes import SpaceRecord
 
@@ -37,6 +41,7 @@ WAITABLE = IN_PROGRESS_STAGES | {Stage.SLEEPING, Stage.RUNNING}
 NUDGE_SECONDS = 1.0
 # The edge is no forward proxy (CONNECT), and echoes nothing back (TRACE).
 REFUSED_METHODS = frozenset({"CONNECT", "TRACE"})
+FORWARDED_BY_HAPROXY = ("X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto")
 ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 VALID_HOST = re.compile(r"^(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")
 # While a request is held, an interim answer this often keeps the client's read timeout from
@@ -55,9 +60,10 @@ class AppRequest:
 
 
 class EdgeProxy:
-    def __init__(self, settings: Settings, routes: RouteCache):
+    def __init__(self, settings: Settings, routes: RouteCache, *, behind_haproxy: bool = False):
         self.settings = settings
         self.routes = routes
+        self.behind_haproxy = behind_haproxy
         self.apps_suffix = "." + settings.resolved_apps_domain
         self.controller = (
             f"http://{_connect_host(settings.controller_host)}:{settings.resolved_controller_port}"
@@ -284,16 +290,24 @@ class EdgeProxy:
 
             async def on_client_message() -> None:
                 if record is not None:
-                    await self.activity.touch(record.id)
-                    latest = self.routes.lookup(record.subdomain)
-                    if latest is not None and latest.tier == Tier.FROZEN:
-                        await self.nudge(latest)  # what the visitor sent waits in the socket meanwhile
+                    await self.message_seen(record)
 
             return await forward_websocket(request, self.session, upstream, on_client_message)
         return await forward_http(request, self.session, upstream, self.settings.max_body_size)
 
+    async def message_seen(self, record: SpaceRecord) -> None:
+        """A visitor sent a WebSocket message to the space's app: a visit, which thaws it if it froze
+        meanwhile (what the visitor sent waits in the socket)."""
+        await self.activity.touch(record.id)
+        latest = self.routes.lookup(record.subdomain)
+        if latest is not None and latest.tier == Tier.FROZEN:
+            await self.nudge(latest)
+
     def forwarding_headers(self, request: web.BaseRequest) -> dict[str, str]:
-        """The X-Forwarded headers for an upstream, from this request (never the client's own)."""
+        """The X-Forwarded headers for an upstream, from this request (never the client's own: behind
+        HAProxy, those it set, having dropped the client's)."""
+        if self.behind_haproxy:
+            return {name: request.headers.get(name, "") for name in FORWARDED_BY_HAPROXY}
         return {
             "X-Forwarded-For": request.remote or "",
             "X-Forwarded-Host": request.host,
@@ -329,15 +343,47 @@ def _connect_host(listen_host: str) -> str:
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run the edge proxy on every listen address until `stop` is set."""
-    client = redis.asyncio.Redis.from_url(settings.resolved_redis_url)
+    """Run the edge until `stop` is set: HAProxy on the public port with the Python edge behind it
+    as the activator, or the Python edge alone (settings: `edge_data_path`)."""
+    open_files = allow_all_open_files()
+    client = connect_async(settings.resolved_redis_url)
     routes = RouteCache(client, Keys(settings.namespace))
     await routes.start()
-    proxy = EdgeProxy(settings, routes)
+    use_haproxy = settings.edge_data_path == "haproxy" or (
+        settings.edge_data_path == "auto" and haproxy_available()
+    )
+    proxy = EdgeProxy(settings, routes, behind_haproxy=use_haproxy)
     await proxy.start()
     server = web.Server(proxy.handle, handler_cancellation=True)
     runner = web.ServerRunner(server, shutdown_timeout=5)
     await runner.setup()
+    data_path: HaproxyFront | None = None
+    try:
+        if use_haproxy:
+            data_path = HaproxyFront(settings, routes, proxy.activity, proxy.message_seen)
+            await data_path.listen(runner)
+            await data_path.start()
+        else:
+            await listen_publicly(runner, settings)
+        log.info(
+            "edge on port %s (%s routing, %s; up to %s open files)",
+            settings.port,
+            settings.routing,
+            "HAProxy in front of the activator" if use_haproxy else "Python",
+            open_files,
+        )
+        await stop.wait()
+    finally:
+        if data_path is not None:
+            await data_path.close()
+        await runner.cleanup()
+        await proxy.close()
+        await routes.close()
+        await client.aclose()
+
+
+async def listen_publicly(runner: web.ServerRunner, settings: Settings) -> None:
+    """The Python edge on the public port, on every listen address it can bind."""
     sites = 0
     for host in settings.listen_hosts:
         try:
@@ -347,14 +393,6 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             log.warning("cannot listen on %s:%s (%s)", host, settings.port, exc)
     if not sites:
         raise SystemExit(f"the proxy could not listen on port {settings.port}")
-    log.info("edge proxy listening on port %s (%s routing)", settings.port, settings.routing)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-        await proxy.close()
-        await routes.close()
-        await client.aclose()
 
 
 def run_proxy(settings: Settings) -> None:
@@ -367,4 +405,6 @@ def run_proxy(settings: Settings) -> None:
             loop.add_signal_handler(signum, stop.set)
         await serve(settings, stop)
 
-    asyncio.run(main())
+    # uvloop (libuv): the relay splices WebSockets through asyncio transports, which it makes
+    # about twice as cheap as the standard event loop.
+    uvloop.run(main())
