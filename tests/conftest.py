@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +14,7 @@ import redis
 
 from tests.utils.database import BACKEND, PostgresServer
 from tests.utils.platform import Platform
+from tests.utils.redis_server import RedisServer
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
@@ -41,25 +39,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url := os.environ.get("SPACEHUB_TEST_REDIS_URL"):
         yield url
         return
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.fail("redis-server is not installed (make setup-test installs it)")
-    directory = tmp_path_factory.mktemp("redis")
-    socket_path = directory / "redis.sock"
-    process = subprocess.Popen(
-        [server, "--port", "0", "--unixsocket", str(socket_path), "--save", "", "--dir", str(directory)],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"unix://{socket_path}"
-    for _ in range(100):
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield url
-    process.terminate()
-    process.wait()
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from spacehub.controller.accounts import ensure_admin
 from spacehub.controller.context import ControllerContext
 from spacehub.controller.deploys import seal_clear_secrets
 from spacehub.controller.events import consume_events
+from spacehub.controller.leader import Leadership
 from spacehub.controller.reconciler import Reconciler
 from spacehub.http.errors import install_error_handlers
 from spacehub.http.schema import install_schema
@@ -66,12 +67,18 @@ class DateHeader:
 
 
 def start_background(ctx: ControllerContext) -> tuple[threading.Event, list[threading.Thread]]:
-    """Apply agents' reports and reconcile desired and actual state, until the event is set."""
+    """Apply agents' reports and reconcile desired and actual state while this controller leads,
+    until the event is set."""
     stop = threading.Event()
+    leadership = Leadership.for_context(ctx)
+    reconciler = Reconciler(ctx, ctx.settings.instance_id)
     threads = [
-        threading.Thread(target=consume_events, args=(ctx, stop), name="events", daemon=True),
+        threading.Thread(target=leadership.run, args=(stop,), name="leadership", daemon=True),
         threading.Thread(
-            target=Reconciler(ctx, ctx.settings.instance_id).run, args=(stop,), name="reconciler", daemon=True
+            target=consume_events, args=(ctx, stop, leadership.leading), name="events", daemon=True
+        ),
+        threading.Thread(
+            target=reconciler.run, args=(stop, leadership.leading), name="reconciler", daemon=True
         ),
     ]
     for thread in threads:

@@ -102,6 +102,19 @@ class Settings(BaseSettings):
         10 * 1024**3, description="Largest single file accepted by a commit, in bytes."
     )
     reconcile_interval: float = Field(5.0, description="Seconds between reconciler passes.")
+    controller_urls: list[str] = Field(
+        [],
+        description="Every controller's URL, when several share one database and repository store: the "
+        "edge sends hub requests to the first that takes a connection, agents fetch builds the same "
+        "way. Default: the one controller (CONTROLLER_HOST:CONTROLLER_PORT for the edge, HUB_URL for "
+        "agents).",
+    )
+    leader_lease_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How long the controller that runs the reconciler and applies reports holds that "
+        "role without renewing it; another controller takes over at most this long after it dies.",
+    )
 
     # Host agents.
     hub_url: str | None = Field(
@@ -283,6 +296,10 @@ class Settings(BaseSettings):
     def resolved_hub_url(self) -> str:
         """The URL agents reach the controller at: its setting, else the local controller."""
         return (self.hub_url or f"http://127.0.0.1:{self.resolved_controller_port}").rstrip("/")
+
+    def controllers_from(self, default: str) -> list[str]:
+        """The controllers' URLs in order of preference: CONTROLLER_URLS, else `default` alone."""
+        return [url.rstrip("/") for url in self.controller_urls] or [default.rstrip("/")]
 
     @cached_property
     def resolved_internal_token(self) -> str:

@@ -6,6 +6,7 @@ import pytest
 
 from spacehub.config import Settings
 from spacehub.proxy.auth import AppAccess
+from spacehub.proxy.controllers import Controllers
 from spacehub.signing import derive_key, sign
 
 
@@ -20,7 +21,7 @@ from spacehub.signing import derive_key, sign
 def test_the_access_cookie_works_inside_the_hubs_iframe(public_url: str, host: str, expected: str) -> None:
     settings = Settings(public_url=public_url, internal_token="internal-test")
     token, _ = sign({"space": 1}, derive_key("internal-test"), 600)
-    cookie = AppAccess(settings, controller="http://controller")._cookie(token, "", host)
+    cookie = AppAccess(settings, Controllers(["http://controller"]))._cookie(token, "", host)
     attributes = [part.strip() for part in cookie.split(";")]
     assert attributes[0] == f"spacehub-access={token}"
     assert "HttpOnly" in attributes and "Path=/" in attributes

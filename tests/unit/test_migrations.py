@@ -42,7 +42,9 @@ def test_expression_indexes_match_the_models(database_url: str) -> None:
     assert set(declared) == {"ix_accounts_name_lower", "ix_repos_identity"}
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
-            rows = connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
+            rows = connection.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+            )
         else:  # PostgreSQL writes the definition its own way: `ON public.t USING btree (lower((name)::text))`
             rows = connection.execute(text("SELECT indexname, indexdef FROM pg_indexes"))
         built = {name: postgres_form(normalized(sql)) for name, sql in rows}

@@ -169,6 +169,13 @@ class Platform:
         self._wait_http(f"{url}/healthz")
         return url
 
+    def start_controller_replica(self, key: str, port: int) -> str:
+        """Another controller, on `port`, sharing the database, repositories and Redis; its URL."""
+        self._spawn(key, "controller", {"SPACEHUB_CONTROLLER_PORT": str(port)})
+        url = f"http://127.0.0.1:{port}"
+        self._wait_http(f"{url}/healthz")
+        return url
+
     def database_files(self) -> list[Path]:
         """The files the platform's database keeps its data in (with its write-ahead log)."""
         if self.database is not None:

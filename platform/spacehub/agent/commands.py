@@ -98,7 +98,7 @@ class Commands:
         """This host cannot wake the app (its container is gone, or there is no room): give the
         route up and let the controller start the space wherever there is room."""
         log.info("cannot wake %s here; handing it over to the controller", record.name)
-        if not self.agent.routes.delete_route(record.subdomain, build_id):
+        if not self.agent.routes.delete_route(record.subdomain, (build_id, self.agent.host_id)):
             return
         if instance is not None and instance.state != InstanceState.EXITED:
             self.agent.driver.halt(instance.id, timeout=3)

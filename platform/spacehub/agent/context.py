@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TypeVar
 
 import httpx
 import redis
@@ -24,6 +26,7 @@ from spacehub.state.keys import Keys
 from spacehub.state.routes import RouteTable
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class HubUnavailable(RuntimeError):
@@ -32,22 +35,21 @@ class HubUnavailable(RuntimeError):
 
 @dataclass
 class HubClient:
-    """The controller's internal API, as agents use it."""
+    """The controllers' internal API, as agents use it: the first controller that answers."""
 
-    base_url: str
+    base_urls: list[str]
     token: str
     client: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
         self.client = httpx.Client(
-            base_url=self.base_url,
             headers={"Authorization": f"Bearer {self.token}"},
             timeout=httpx.Timeout(30.0, read=300.0),
         )
 
     def fetch_spec(self, build_id: int) -> DeploySpec | None:
         """The spec of a build, or None if the build (or its space) is gone."""
-        response = self._get(f"/api/internal/builds/{build_id}/spec")
+        response = self._retrying(lambda base: self.client.get(f"{base}/api/internal/builds/{build_id}/spec"))
         if response.status_code == 404:
             return None
         response.raise_for_status()
@@ -55,20 +57,26 @@ class HubClient:
 
     def download_archive(self, build_id: int, destination: str) -> None:
         """Save the build's source archive to `destination`, streamed."""
-        with self.client.stream("GET", f"/api/internal/builds/{build_id}/archive") as response:
-            response.raise_for_status()
-            with open(destination, "wb") as handle:
-                for chunk in response.iter_bytes(1 << 16):
-                    handle.write(chunk)
 
-    def _get(self, path: str) -> httpx.Response:
+        def download(base: str) -> None:
+            with self.client.stream("GET", f"{base}/api/internal/builds/{build_id}/archive") as response:
+                response.raise_for_status()
+                with open(destination, "wb") as handle:
+                    for chunk in response.iter_bytes(1 << 16):
+                        handle.write(chunk)
+
+        self._retrying(download)
+
+    def _retrying(self, call: Callable[[str], T]) -> T:
+        """`call` on each controller in turn until one answers, for about 15 s."""
         for attempt in range(5):
-            try:
-                return self.client.get(path)
-            except httpx.TransportError as exc:
-                log.warning("hub unreachable at %s (%s), retrying", self.base_url, exc)
-                time.sleep(1 + attempt)
-        raise HubUnavailable(f"the hub at {self.base_url} is unreachable")
+            for base in self.base_urls:
+                try:
+                    return call(base)
+                except httpx.TransportError as exc:
+                    log.warning("hub unreachable at %s (%s)", base, exc)
+            time.sleep(1 + attempt)
+        raise HubUnavailable(f"the hub is unreachable at {', '.join(self.base_urls)}")
 
 
 @dataclass
@@ -110,7 +118,10 @@ class AgentContext:
     @cached_property
     def hub(self) -> HubClient:
         """A client of the controller's internal API, with the internal token."""
-        return HubClient(self.settings.resolved_hub_url, self.settings.resolved_internal_token)
+        return HubClient(
+            self.settings.controllers_from(self.settings.resolved_hub_url),
+            self.settings.resolved_internal_token,
+        )
 
     @cached_property
     def instance(self) -> dict[str, str]:

@@ -198,7 +198,7 @@ class Monitor:
         this host: the route goes, and a serving one starts again wherever the controller says."""
         current = {(r.record.subdomain, r.instance.build_id): r for r in residents}
         for key, resident in self._residents.items():
-            if key in current or not self.agent.routes.delete_route(key[0], key[1]):
+            if key in current or not self.agent.routes.delete_route(key[0], (key[1], self.agent.host_id)):
                 continue
             log.warning("the container of %s disappeared", resident.record.name)
             if resident.record.tier != Tier.SLEEPING:
@@ -215,18 +215,19 @@ class Monitor:
 
     def _restore_route(self, instance: Instance, record: SpaceRecord | None) -> None:
         """After Redis lost the route (restart), point it back at the container the controller says
-        is live."""
+        is live, frozen or not (a visit thaws a frozen one, as the tier says)."""
         if (
             record is not None
             and not record.upstream
             and record.live_build == instance.build_id
             and record.live_host == self.agent.host_id
-            and instance.state == InstanceState.RUNNING
+            and instance.state in (InstanceState.RUNNING, InstanceState.FROZEN)
             and instance.upstream
         ):
             log.info("restoring the route of %s to %s", instance.subdomain, instance.upstream)
+            tier = Tier.FROZEN if instance.state == InstanceState.FROZEN else Tier.SERVING
             self.agent.routes.add_route(
-                instance.subdomain, instance.upstream, instance.build_id, self.agent.host_id
+                instance.subdomain, instance.upstream, instance.build_id, self.agent.host_id, tier=tier
             )
 
     def _collect(self, instance: Instance, record: SpaceRecord | None) -> None:

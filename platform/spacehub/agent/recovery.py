@@ -121,7 +121,7 @@ class Recovery:
     def give_up(self, instance: Instance, subdomain: str, what: str, exits: int) -> None:
         """Take a crashing app out of the route table and report it crashed, with its last lines."""
         agent = self.agent
-        if not agent.routes.delete_route(subdomain, instance.build_id):
+        if not agent.routes.delete_route(subdomain, (instance.build_id, agent.host_id)):
             return
         tail = "\n".join(t for _ts, t in agent.driver.logs(instance.id, follow=False, tail=FAILURE_LOG_LINES))
         log.warning("space %s: the app %s, %d times in %d s: giving up", subdomain, what, exits, CRASH_WINDOW)

@@ -4,7 +4,6 @@ loop that consumes them."""
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from collections.abc import Callable
 
@@ -27,6 +26,9 @@ from spacehub.stages import Stage
 from spacehub.state.events import Event, EventType
 
 log = logging.getLogger(__name__)
+
+CONSUMER = "controller"  # one name for whichever controller leads, so that it finds what its
+# predecessor read and never applied
 
 Handler = Callable[[ControllerContext, Session, Space, Build, Event], None]
 
@@ -92,11 +94,17 @@ def on_app_failed(ctx: ControllerContext, session: Session, space: Space, build:
         fail_build(ctx, space, build, Stage.RUNTIME_ERROR, event.message)
 
 
+def serves(space: Space, build: Build, event: Event) -> bool:
+    """Whether the app the report is about is the one that serves the space: its build, on its
+    host (a moved app runs the same build elsewhere, and the old one's end is not the space's)."""
+    return space.live_build_id == build.id and (not event.host or space.host_id == event.host)
+
+
 def on_app_crashed(
     ctx: ControllerContext, session: Session, space: Space, build: Build, event: Event
 ) -> None:
     """The app that served kept exiting (its host gave up restarting it)."""
-    if space.live_build_id != build.id:
+    if not serves(space, build, event):
         return
     clear_live(space)
     current = space.current_build
@@ -109,7 +117,7 @@ def on_app_crashed(
 def on_app_slept(ctx: ControllerContext, session: Session, space: Space, build: Build, event: Event) -> None:
     """Its host put the app to sleep (idle, or to make room): the container is stopped and kept,
     and the next visit wakes it there."""
-    if space.live_build_id != build.id:
+    if not serves(space, build, event):
         return
     clear_live(space)
     set_stage(ctx, space, Stage.SLEEPING, event.message)
@@ -117,7 +125,7 @@ def on_app_slept(ctx: ControllerContext, session: Session, space: Space, build: 
 
 def on_app_lost(ctx: ControllerContext, session: Session, space: Space, build: Build, event: Event) -> None:
     """The app's container vanished from its host (removed from outside): start it again."""
-    if space.live_build_id != build.id:
+    if not serves(space, build, event):
         return
     clear_live(space)
     start_again(
@@ -169,19 +177,25 @@ def apply_with_retries(
             stop.wait(attempt)
 
 
-def consume_events(ctx: ControllerContext, stop: threading.Event) -> None:
-    """Apply reports until `stop` is set; first the ones a previous run read but never applied."""
-    consumer = f"controller-{socket.gethostname()}"
+def consume_events(ctx: ControllerContext, stop: threading.Event, leading: threading.Event) -> None:
+    """Apply reports while `leading` is set, until `stop` is; on taking the lead, first the ones a
+    previous leader read but never applied (every leader reads as the same consumer, in order)."""
     pending = True
     while not stop.is_set():
+        if not leading.is_set():
+            pending = True
+            leading.wait(1)
+            continue
         try:
             ctx.events.ensure_group()
-            entries = list(ctx.events.read(consumer, pending=pending, block_ms=1000))
+            if pending:
+                ctx.events.adopt_pending(CONSUMER)
+            entries = list(ctx.events.read(CONSUMER, pending=pending, block_ms=1000))
             if pending and not entries:
                 pending = False
             for entry_id, event in entries:
                 apply_with_retries(ctx, event, stop)
                 ctx.events.ack(entry_id)
-        except redis.ConnectionError as exc:
+        except redis.RedisError as exc:
             log.warning("event stream unavailable (%s); retrying", exc)
             stop.wait(2)

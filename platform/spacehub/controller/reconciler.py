@@ -60,11 +60,13 @@ class Reconciler:
     retries: dict[int, tuple[int, float]] = field(default_factory=dict)  # build -> (attempts, last)
     last_sample: float = 0.0
 
-    def run(self, stop: threading.Event) -> None:
-        """Reconcile every `reconcile_interval` seconds until `stop` is set, surviving failed passes."""
+    def run(self, stop: threading.Event, leading: threading.Event) -> None:
+        """Reconcile every `reconcile_interval` seconds while `leading` is set, until `stop` is,
+        surviving failed passes."""
         while not stop.is_set():
             try:
-                self.reconcile_once()
+                if leading.is_set():
+                    self.reconcile_once()
             except redis.ConnectionError as exc:
                 log.warning("reconciler: Redis unavailable (%s)", exc)
             except Exception:
@@ -126,12 +128,14 @@ class Reconciler:
                 select(Space).where(Space.host_id.in_(lost), Space.live_build_id.is_not(None))
             ).all()
             for space in stranded:
-                build = space.live_build
-                host = space.host_id
+                build, host, live_build_id = space.live_build, space.host_id, space.live_build_id
+                assert host is not None and live_build_id is not None  # as selected
                 log.warning(
                     "space %s: host %s stopped answering; starting it elsewhere", space.repo.full_name, host
                 )
-                forget = functools.partial(self.ctx.routes.delete_route, space.subdomain, space.live_build_id)
+                forget = functools.partial(
+                    self.ctx.routes.delete_route, space.subdomain, (live_build_id, host)
+                )
                 once_committed(space, forget)
                 space.live_build_id = None
                 space.host_id = space.container_id = space.upstream = None

@@ -20,6 +20,7 @@ import aiohttp
 from aiohttp import web
 
 from spacehub.config import Settings
+from spacehub.proxy.controllers import Controllers
 from spacehub.signing import derive_key, verify
 from spacehub.state.routes import SpaceRecord
 
@@ -46,9 +47,9 @@ def _bearer(value: str | None) -> str | None:
 
 
 class AppAccess:
-    def __init__(self, settings: Settings, controller: str):
+    def __init__(self, settings: Settings, controllers: Controllers):
         self.settings = settings
-        self.controller = controller
+        self.controllers = controllers
         self.key = derive_key(settings.resolved_internal_token)
         self._decisions: OrderedDict[tuple[str, int], tuple[bool, float]] = OrderedDict()
 
@@ -103,17 +104,27 @@ class AppAccess:
         cached = self._decisions.get(key)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
-        async with session.get(
-            f"{self.controller}/api/internal/authorize",
-            params={"space_id": str(space_id)},
-            headers={"Authorization": f"Bearer {self.settings.resolved_internal_token}", **credential},
-        ) as response:
-            allowed = response.status == 200 and bool((await response.json()).get("allowed"))
+        allowed = await self._ask(session, space_id, credential)
         self._decisions[key] = (allowed, time.monotonic() + DECISION_TTL)
         self._decisions.move_to_end(key)
         while len(self._decisions) > CACHE_SIZE:
             self._decisions.popitem(last=False)
         return allowed
+
+    async def _ask(self, session: aiohttp.ClientSession, space_id: int, credential: dict[str, str]) -> bool:
+        """The controllers' answer, from the first that takes the connection."""
+        headers = {"Authorization": f"Bearer {self.settings.resolved_internal_token}", **credential}
+        for controller in self.controllers.in_order():
+            try:
+                async with session.get(
+                    f"{controller}/api/internal/authorize",
+                    params={"space_id": str(space_id)},
+                    headers=headers,
+                ) as response:
+                    return response.status == 200 and bool((await response.json()).get("allowed"))
+            except aiohttp.ClientConnectorError:
+                self.controllers.refused(controller)
+        raise aiohttp.ClientConnectionError("no controller answers")
 
 
 def without_credentials(request: web.BaseRequest, path: str) -> tuple[str, str | None]:

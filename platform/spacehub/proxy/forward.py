@@ -46,6 +46,9 @@ WEBSOCKET_HANDSHAKE = frozenset(
 )
 
 
+BUFFERED_ANSWER_SIZE = 64 * 1024
+
+
 class BodyTooLarge(Exception):
     pass
 
@@ -149,12 +152,28 @@ async def forward_http(
         response = web.StreamResponse(
             status=answer.status, reason=answer.reason, headers=response_headers(answer.headers, upstream)
         )
-        if answer.headers.get("Content-Length") is not None and request.method != "HEAD":
-            response.content_length = int(answer.headers["Content-Length"])
+        length = answer.content_length
+        if length is not None and request.method != "HEAD":
+            response.content_length = length
+            if length <= BUFFERED_ANSWER_SIZE:
+                # Small answers are read whole before the client sees a byte, so that an upstream
+                # dying half-way raises here, where the request may still be sent elsewhere.
+                body_bytes = await answer.read()
+                await response.prepare(request)
+                await response.write(body_bytes)
+                await response.write_eof()
+                return response
         await response.prepare(request)
-        if request.method != "HEAD":
-            async for chunk in answer.content.iter_any():
-                await response.write(chunk)
+        try:
+            if request.method != "HEAD":
+                async for chunk in answer.content.iter_any():
+                    await response.write(chunk)
+        except aiohttp.ClientError as exc:
+            # The upstream broke off an answer already begun: the client's is cut off the same way.
+            log.info("%s broke off its answer to %s: %r", upstream.base, upstream.path, exc)
+            if request.transport is not None:
+                request.transport.close()
+            return response
         await response.write_eof()
         return response
 

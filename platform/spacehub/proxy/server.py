@@ -21,6 +21,7 @@ from spacehub.processes import allow_all_open_files
 from spacehub.proxy import pages
 from spacehub.proxy.activity import Activity, is_background
 from spacehub.proxy.auth import CREDENTIAL_HEADERS, AppAccess, hostname, without_credentials
+from spacehub.proxy.controllers import Controllers
 from spacehub.proxy.datapath import haproxy_available
 from spacehub.proxy.forward import BodyTooLarge, Upstream, forward_http, forward_websocket
 from spacehub.proxy.front import HaproxyFront
@@ -41,6 +42,7 @@ WAITABLE = IN_PROGRESS_STAGES | {Stage.SLEEPING, Stage.RUNNING}
 NUDGE_SECONDS = 1.0
 # The edge is no forward proxy (CONNECT), and echoes nothing back (TRACE).
 REFUSED_METHODS = frozenset({"CONNECT", "TRACE"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORWARDED_BY_HAPROXY = ("X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto")
 ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 VALID_HOST = re.compile(r"^(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")
@@ -65,11 +67,13 @@ class EdgeProxy:
         self.routes = routes
         self.behind_haproxy = behind_haproxy
         self.apps_suffix = "." + settings.resolved_apps_domain
-        self.controller = (
-            f"http://{_connect_host(settings.controller_host)}:{settings.resolved_controller_port}"
+        self.controllers = Controllers(
+            settings.controllers_from(
+                f"http://{_connect_host(settings.controller_host)}:{settings.resolved_controller_port}"
+            )
         )
         self.session: aiohttp.ClientSession | None = None
-        self.access = AppAccess(settings, self.controller)
+        self.access = AppAccess(settings, self.controllers)
         self.activity = Activity(routes.redis, routes.keys)
 
     async def start(self) -> None:
@@ -132,11 +136,21 @@ class EdgeProxy:
         """Forward a request to the controller; its internal API is not reachable from outside."""
         if request.path.startswith(INTERNAL_PREFIX):
             return pages.render(request, 404, "Not found", "", "")
-        upstream = Upstream(self.controller, request.raw_path, self.forwarding_headers(request))
-        try:
-            return await self.forward(request, upstream)
-        except aiohttp.ClientConnectionError:
-            return pages.render(request, 503, "The hub is restarting", "", "Retry in a moment.", refresh=True)
+        headers = self.forwarding_headers(request)
+        for controller in self.controllers.in_order():
+            try:
+                response = await self.forward(request, Upstream(controller, request.raw_path, headers))
+            except aiohttp.ClientConnectorError:
+                self.controllers.refused(controller)  # nothing was sent: the next one may take it
+                continue
+            except aiohttp.ClientError:
+                self.controllers.refused(controller)
+                if request.method in SAFE_METHODS and not request.body_exists:
+                    continue  # it died holding the request; one without effects may be asked again
+                break
+            self.controllers.answered(controller)
+            return response
+        return pages.render(request, 503, "The hub is restarting", "", "Retry in a moment.", refresh=True)
 
     async def to_app(self, request: web.BaseRequest, app: AppRequest) -> web.StreamResponse:
         """Serve an app request: access check, status probe, static files, or the app (woken if need be)."""
@@ -272,7 +286,7 @@ class EdgeProxy:
         file_path = app.path.split("?", 1)[0].lstrip("/")
         headers = {"Authorization": f"Bearer {self.settings.resolved_internal_token}"}
         upstream = Upstream(
-            self.controller,
+            self.controllers.first(),
             f"{INTERNAL_PREFIX}/static/{record.id}/{record.static_sha}/{quote(file_path, safe='/%')}",
             headers,
             remove_headers=CREDENTIAL_HEADERS | {"cookie"},

@@ -90,6 +90,16 @@ class EventStream:
                         Event.from_fields(fields),
                     )
 
+    def adopt_pending(self, consumer: str) -> None:
+        """Make every entry another consumer read and never acknowledged this consumer's (a
+        predecessor's, under another name), so that `read(pending=True)` finds it."""
+        start = "0-0"
+        while True:
+            cursor = self.redis.xautoclaim(self.key, CONSUMER_GROUP, consumer, 0, start, count=1000)[0]
+            start = cursor.decode() if isinstance(cursor, bytes) else cursor
+            if start == "0-0":
+                return
+
     def ack(self, entry_id: str) -> None:
         """Mark an entry handled, so that it is not read again as pending."""
         self.redis.xack(self.key, CONSUMER_GROUP, entry_id)

@@ -31,6 +31,10 @@ class Keys:
         """Pub/sub channel: the subdomain whose record changed ("*" for all)."""
         return self._key("space-changes")
 
+    def lease(self, role: str) -> str:
+        """The holder of a singleton role among controllers (e.g. the reconciler), with its expiry."""
+        return self._key("lease", role)
+
     @property
     def events(self) -> str:
         """Stream of what agents report to the controller."""

@@ -28,8 +28,8 @@ redis.call('HSET', KEYS[1], 'upstream', ARGV[1], 'build', ARGV[2], 'host', ARGV[
 return 1
 """
 
-_CLEAR_IF_BUILD = """
-if redis.call('HGET', KEYS[1], 'build') == ARGV[1] then
+_CLEAR_IF_OWNER = """
+if redis.call('HGET', KEYS[1], 'build') == ARGV[1] and redis.call('HGET', KEYS[1], 'host') == ARGV[2] then
   redis.call('HDEL', KEYS[1], 'upstream', 'build', 'host', 'tier')
   return 1
 end
@@ -176,7 +176,7 @@ class RouteTable:
     def __init__(self, client: redis.Redis, keys: Keys):
         self.redis = client
         self.keys = keys
-        self._clear_if_build = client.register_script(_CLEAR_IF_BUILD)
+        self._clear_if_owner = client.register_script(_CLEAR_IF_OWNER)
         self._add_if_current = client.register_script(_ADD_IF_CURRENT)
         self._set_tier_if_owner = client.register_script(_SET_TIER_IF_OWNER)
 
@@ -206,16 +206,25 @@ class RouteTable:
         return {_text(raw) for raw in self.redis.smembers(self.keys.spaces)}
 
     def add_route(
-        self, subdomain: str, upstream: str, build_id: int, host_id: str, *, if_current: bool = False
+        self,
+        subdomain: str,
+        upstream: str,
+        build_id: int,
+        host_id: str,
+        *,
+        if_current: bool = False,
+        tier: Tier = Tier.SERVING,
     ) -> bool:
-        """Send the space's traffic to `upstream` (host:port) from now on; with `if_current`, only
-        if `build_id` is still the build the controller wants."""
+        """Send the space's traffic to `upstream` (host:port), whose app is in `tier`, from now on;
+        with `if_current`, only if `build_id` is still the build the controller wants (and serving)."""
         key = self.keys.space(subdomain)
         if if_current:
             if not self._add_if_current(keys=[key], args=[upstream, build_id, host_id]):
                 return False
         else:
-            self.redis.hset(key, mapping={"upstream": upstream, "build": build_id, "host": host_id})
+            self.redis.hset(
+                key, mapping={"upstream": upstream, "build": build_id, "host": host_id, "tier": tier.value}
+            )
         self.redis.publish(self.keys.space_changes, subdomain)
         return True
 
@@ -230,13 +239,14 @@ class RouteTable:
         self.redis.publish(self.keys.space_changes, subdomain)
         return True
 
-    def delete_route(self, subdomain: str, build_id: int | None = None) -> bool:
-        """Stop routing to the space's container; with `build_id`, only if it is that build's."""
-        if build_id is None:
+    def delete_route(self, subdomain: str, owner: tuple[int, str] | None = None) -> bool:
+        """Stop routing to the space's container; with `owner` (build id, host id), only if the
+        route is that container's (a moved app runs the same build on another host)."""
+        if owner is None:
             self.redis.hdel(self.keys.space(subdomain), "upstream", "build", "host", "tier")
             removed = True
         else:
-            removed = bool(self._clear_if_build(keys=[self.keys.space(subdomain)], args=[build_id]))
+            removed = bool(self._clear_if_owner(keys=[self.keys.space(subdomain)], args=list(owner)))
         if removed:
             self.redis.publish(self.keys.space_changes, subdomain)
         return removed
