@@ -34,6 +34,7 @@ bench: setup-test
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk nodejs npm >/dev/null)
 	@test -d bench/node/node_modules || npm ci --prefix bench/node --no-audit --no-fund --silent
 	$(VENV)/python bench/proxy.py
+	PYTHONPATH=. $(VENV)/python bench/scale.py
 
 clean:
 	rm -rf .venv data test-artifacts

@@ -18,7 +18,7 @@ from gradio_client import Client
 from huggingface_hub import HfApi
 
 from spacehub.config import SOURCE_ROOT
-from tests.e2e.apps import gradio_files
+from tests.e2e.apps import DOCKER_FILES, gradio_files
 from tests.utils.platform import Platform
 
 
@@ -102,6 +102,40 @@ def test_the_hf_cli_uploads_a_space(platform: Platform, space_name: str, tmp_pat
     assert result.returncode == 0, result.stderr
     platform.wait_stage(space, "RUNNING")
     assert Client(platform.app_url(space), verbose=False).predict("y", api_name="/echo") == "cli:y"
+
+
+def hf_cli(platform: Platform, *args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """Run the `hf` CLI against the platform, as its admin."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(
+        HF_ENDPOINT=platform.url,
+        HF_TOKEN=platform.admin_token,
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HOME=str(home),
+    )
+    hf = shutil.which("hf", path=str(Path(sys.executable).parent)) or "hf"
+    return subprocess.run([hf, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_wait_for_space_returns_when_the_space_runs_or_failed(
+    platform: Platform, space_name: str, tmp_path: Path
+) -> None:
+    api = HfApi(endpoint=platform.url, token=platform.admin_token)
+    good = platform.create_space(space_name + "-good", sdk="docker")
+    bad = platform.create_space(space_name + "-bad", sdk="docker")
+    platform.push(good, DOCKER_FILES)
+    broken = {**DOCKER_FILES, "Dockerfile": "FROM python:3.11-slim\nRUN exit 3\n"}
+    platform.push(bad, broken)
+
+    assert api.wait_for_space(good, timeout=300).stage == "RUNNING"
+    failed = api.wait_for_space(bad, timeout=300)
+    assert failed.stage == "BUILD_ERROR"
+    assert "exit" in (failed.raw.get("errorMessage") or ""), failed.raw
+
+    assert hf_cli(platform, "spaces", "wait", good, "--timeout", "60s", home=tmp_path).returncode == 0
+    result = hf_cli(platform, "spaces", "wait", bad, "--timeout", "60s", home=tmp_path)
+    assert result.returncode != 0
+    assert "BUILD_ERROR" in result.stdout + result.stderr
 
 
 SECRET_APP = """

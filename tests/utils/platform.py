@@ -104,6 +104,7 @@ class Platform:
             SPACEHUB_ROUTING=self.routing,
             SPACEHUB_DRAIN_SECONDS="1",
             SPACEHUB_RECONCILE_INTERVAL="2",
+            SPACEHUB_ROUTE_AUDIT_INTERVAL="2",
             SPACEHUB_HEARTBEAT_INTERVAL="2",
             PYTHONUNBUFFERED="1",
         )

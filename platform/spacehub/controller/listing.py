@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from spacehub.controller.access import can_read
 from spacehub.controller.accounts import Principal, find_account
-from spacehub.db.models import Repo, RepoType, Space
+from spacehub.db.models import Membership, Repo, RepoType, Space
 from spacehub.errors import BadRequest
 
 PAGE_SIZE = 1000
@@ -39,6 +39,58 @@ def decode_cursor(cursor: str | None) -> int:
         raise BadRequest("invalid cursor") from None
 
 
+def visibility(principal: Principal) -> ColumnElement[bool]:
+    """What `principal` may see, as SQL: public repositories, their own and their organizations'
+    (the rule of access.can_read, for a whole listing at once)."""
+    if principal.is_admin:
+        return true()
+    account = principal.account
+    if account is None:
+        return Repo.private.is_(False)
+    organizations = select(Membership.org_id).where(Membership.user_id == account.id)
+    return or_(Repo.private.is_(False), Repo.owner_id == account.id, Repo.owner_id.in_(organizations))
+
+
+def listing_conditions(
+    session: Session,
+    principal: Principal,
+    type: RepoType,
+    *,
+    author: str | None = None,
+    search: str | None = None,
+    tags: list[str] | None = None,
+) -> list[ColumnElement[bool]] | None:
+    """The SQL conditions of a listing: type, visibility, author, search (name or title) and tags
+    (a space's SDK, or one of its card's tags); None when the author does not exist."""
+    conditions = [Repo.type == type, visibility(principal)]
+    if author:
+        account = find_account(session, author)
+        if account is None:
+            return None
+        conditions.append(Repo.owner_id == account.id)
+    if search:
+        name, title = func.lower(Repo.name), func.lower(Repo.card["title"].as_string())
+        needle = search.lower()
+        found = [column.contains(needle, autoescape=True) for column in (name, title)]
+        conditions.append(or_(*found))
+    for tag in tags or []:
+        card_tags = func.coalesce(Repo.card["tags"].as_string(), "")
+        conditions.append(
+            or_(Repo.space.has(Space.sdk == tag), card_tags.contains(f'"{tag}"', autoescape=True))
+        )
+    return conditions
+
+
+def sort_order(sort: str | None, descending: bool) -> tuple[ColumnElement[Any], ...]:
+    """The ORDER BY of a listing sorted by `sort` (the Hub's names); BadRequest for others."""
+    order = SORTS.get(sort or "")
+    if sort and order is None and sort not in ("trendingScore", "trending_score"):
+        raise BadRequest(f"cannot sort by {sort!r}: use lastModified, createdAt, likes or trendingScore")
+    if order is None:
+        order = Repo.updated_at
+    return (order.desc() if descending else order.asc(), Repo.id.desc())
+
+
 def visible_repos(
     session: Session,
     principal: Principal,
@@ -49,29 +101,22 @@ def visible_repos(
     tags: list[str] | None = None,
     sort: str | None = None,
     descending: bool = True,
+    offset: int = 0,
+    limit: int | None = None,
 ) -> list[Repo]:
-    """Repositories of `type` that `principal` may see, filtered and sorted."""
-    query = select(Repo).where(Repo.type == type)
-    if author:
-        account = find_account(session, author)
-        if account is None:
-            return []
-        query = query.where(Repo.owner_id == account.id)
-    if search:
-        pattern = f"%{search.lower()}%"
-        query = query.where(
-            or_(func.lower(Repo.name).like(pattern), func.lower(Repo.card["title"].as_string()).like(pattern))
-        )
-    order = SORTS.get(sort or "")
-    if sort and order is None and sort not in ("trendingScore", "trending_score"):
-        raise BadRequest(f"cannot sort by {sort!r}: use lastModified, createdAt, likes or trendingScore")
-    if order is None:
-        order = Repo.updated_at
-    query = query.order_by(order.desc() if descending else order.asc(), Repo.id.desc())
-    repos = [repo for repo in session.scalars(query) if can_read(session, principal, repo)]
-    for tag in tags or []:
-        repos = [repo for repo in repos if tag in repo_tags(repo)]
-    return repos
+    """Repositories of `type` that `principal` may see, filtered, sorted and sliced in the database."""
+    conditions = listing_conditions(session, principal, type, author=author, search=search, tags=tags)
+    if conditions is None:
+        return []
+    query = select(Repo).where(*conditions).order_by(*sort_order(sort, descending))
+    return list(session.scalars(query.offset(offset).limit(limit)))
+
+
+def count_visible(session: Session, conditions: list[ColumnElement[bool]] | None) -> int:
+    """How many repositories a listing's conditions select."""
+    if conditions is None:
+        return 0
+    return session.scalar(select(func.count(Repo.id)).where(*conditions)) or 0
 
 
 def repo_tags(repo: Repo) -> list[str]:

@@ -5,7 +5,8 @@
   finished from what the route table shows;
 - a job nobody can take yet says why (no host serves the flavor, every one is full);
 - a space served by a host whose heartbeats stopped is started again elsewhere;
-- the route table is made to say what the database says (a Redis restart, a lost write)."""
+- the route table is made to say what the database says: at once after Redis lost everything, and
+  every `route_audit_interval` seconds for a write lost on its way."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 import redis
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from spacehub.controller.context import ControllerContext
 from spacehub.controller.events import on_app_running
@@ -59,6 +60,7 @@ class Reconciler:
     missing_since: dict[str, float] = field(default_factory=dict)
     retries: dict[int, tuple[int, float]] = field(default_factory=dict)  # build -> (attempts, last)
     last_sample: float = 0.0
+    last_audit: float = float("-inf")
 
     def run(self, stop: threading.Event, leading: threading.Event) -> None:
         """Reconcile every `reconcile_interval` seconds while `leading` is set, until `stop` is,
@@ -75,8 +77,11 @@ class Reconciler:
 
     def reconcile_once(self) -> None:
         """One pass: publish the installation and routes, sample usage, repair builds and lost hosts."""
-        publish_instance(self.ctx, self.instance_id)
-        republish_spaces(self.ctx)
+        redis_was_empty = publish_instance(self.ctx, self.instance_id)
+        now = time.monotonic()
+        if redis_was_empty or now - self.last_audit >= self.ctx.settings.route_audit_interval:
+            republish_spaces(self.ctx)
+            self.last_audit = now
         hosts = self.ctx.hosts.alive()
         self.sample_usage(hosts)
         lost = self.lost_hosts(hosts)
@@ -254,10 +259,12 @@ class Reconciler:
             set_stage(self.ctx, space, space.stage, message)
 
 
-def publish_instance(ctx: ControllerContext, instance_id: str) -> None:
-    """Facts agents need about this installation."""
+def publish_instance(ctx: ControllerContext, instance_id: str) -> bool:
+    """Facts agents need about this installation; whether Redis had lost them (emptied, replaced)."""
     settings = ctx.settings
-    ctx.redis.hset(
+    pipe = ctx.redis.pipeline()
+    pipe.exists(ctx.keys.instance)
+    pipe.hset(
         ctx.keys.instance,
         mapping={
             "id": instance_id,
@@ -266,6 +273,7 @@ def publish_instance(ctx: ControllerContext, instance_id: str) -> None:
             "port": settings.port,
         },
     )
+    return not pipe.execute()[0]
 
 
 def republish_spaces(ctx: ControllerContext) -> None:
@@ -273,7 +281,8 @@ def republish_spaces(ctx: ControllerContext) -> None:
     (a restart, a flush), correct those that differ, drop those of spaces that are gone."""
     recorded = ctx.routes.subdomains()  # before the database: a space created meanwhile stays
     with ctx.session() as session:
-        facts = [space_facts(ctx, space) for space in session.scalars(select(Space))]
+        spaces = session.scalars(select(Space).options(joinedload(Space.repo)))
+        facts = [space_facts(ctx, space) for space in spaces]
     for fact in ctx.routes.differing(facts):
         log.info("the route table's record of %s differs from the database: published again", fact.name)
         ctx.routes.publish_space(fact)

@@ -56,20 +56,26 @@ def repo_info(
     revision: str | None = None,
     app_host: str | None = None,
     with_files: bool = True,
+    from_git: bool = True,
 ) -> dict[str, Any]:
-    """`GET /api/{type}s/{id}`: what huggingface_hub's ModelInfo/DatasetInfo/SpaceInfo read."""
-    git = open_git(ctx.settings, repo)
-    sha = git.resolve(revision) if revision else git.head()
+    """`GET /api/{type}s/{id}`: what huggingface_hub's ModelInfo/DatasetInfo/SpaceInfo read.
+    Without `from_git` (listings), only what the database knows: no files, the last push's time."""
+    space = repo.space
     last_modified = repo.updated_at
     siblings: list[dict[str, Any]] = []
-    if sha is not None:
-        try:
-            last_modified = git.commit_info(sha).date
-            if with_files:
-                siblings = [{"rfilename": e.path, "size": e.size, "blobId": e.oid} for e in git.files(sha)]
-        except GitError:
-            pass
-    space = repo.space
+    sha = space.desired_sha if space is not None else None
+    if from_git:
+        git = open_git(ctx.settings, repo)
+        sha = git.resolve(revision) if revision else git.head()
+        if sha is not None:
+            try:
+                last_modified = git.commit_info(sha).date
+                if with_files:
+                    siblings = [
+                        {"rfilename": e.path, "size": e.size, "blobId": e.oid} for e in git.files(sha)
+                    ]
+            except GitError:
+                pass
     card = dict(repo.card or {})
     info: dict[str, Any] = {
         "_id": str(repo.id),

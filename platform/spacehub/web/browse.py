@@ -9,12 +9,12 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from spacehub.controller.access import APP_LINK_SECONDS, app_link, can_write
 from spacehub.controller.accounts import find_account
 from spacehub.controller.files import file_view, folder_view
-from spacehub.controller.listing import visible_repos
+from spacehub.controller.listing import count_visible, listing_conditions, visible_repos
 from spacehub.controller.repos import get_readable_repo, open_git
 from spacehub.controller.serializers import space_runtime
 from spacehub.controller.spaces import SDKS
@@ -46,10 +46,13 @@ class Card:
         return str(self.card.get("title") or self.repo.name)
 
 
+RECENCY_BONUS = 10.0
+
+
 def trending_score(likes: int, last_active: float, now: float) -> float:
-    """Likes, plus a bonus for recent activity that halves every day."""
+    """Likes, plus a bonus for recent activity (at most RECENCY_BONUS) that halves every day."""
     age_days = max(0.0, (now - last_active) / 86400)
-    return likes + 10 * math.pow(0.5, age_days)
+    return likes + RECENCY_BONUS * math.pow(0.5, age_days)
 
 
 def space_cards(browser: Browser, repos: list[Repo]) -> list[Card]:
@@ -64,6 +67,31 @@ def space_cards(browser: Browser, repos: list[Repo]) -> list[Card]:
     return cards
 
 
+def trending_page(browser: Browser, conditions: list[ColumnElement[bool]] | None, page: int) -> list[Repo]:
+    """Page `page` of the spaces `conditions` select, by trending score. A score is likes plus at
+    most RECENCY_BONUS, so only spaces within that many likes of the page's last by likes can rank
+    on it: those are scored (three columns, one Redis read), then the page's records loaded."""
+    if conditions is None:
+        return []
+    session, ctx = browser.session, browser.ctx
+    by_likes = select(Repo.likes).where(*conditions).order_by(Repo.likes.desc())
+    floor = session.scalar(by_likes.offset(page * PAGE_SIZE - 1).limit(1))
+    candidates = select(Repo.id, Repo.likes, Repo.updated_at).where(*conditions)
+    if floor is not None:
+        candidates = candidates.where(Repo.likes >= floor - RECENCY_BONUS)
+    rows = session.execute(candidates).all()
+    visits = ctx.redis.zmscore(ctx.keys.activity, [str(row.id) for row in rows]) if rows else []
+    now = time.time()
+    scored = [
+        (trending_score(row.likes, float(v) if v is not None else row.updated_at.timestamp(), now), row.id)
+        for row, v in zip(rows, visits, strict=True)
+    ]
+    scored.sort(reverse=True)
+    ids = [repo_id for _score, repo_id in scored[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]]
+    found = {repo.id: repo for repo in session.scalars(select(Repo).where(Repo.id.in_(ids)))}
+    return [found[repo_id] for repo_id in ids]
+
+
 @router.get("/", response_class=HTMLResponse)
 @router.get("/spaces", response_class=HTMLResponse)
 def gallery(
@@ -72,24 +100,30 @@ def gallery(
     """The gallery of the spaces the visitor may see: searched, filtered by SDK, sorted and paged."""
     sort = sort if sort in SORTS else "trending"
     order = {"likes": "likes", "updated": "lastModified", "created": "createdAt"}.get(sort)
-    repos = visible_repos(
-        browser.session,
-        browser.principal,
-        RepoType.SPACE,
-        search=q.strip() or None,
-        tags=[sdk] if sdk in SDKS else [],
-        sort=order,
+    search, tags = q.strip() or None, [sdk] if sdk in SDKS else []
+    conditions = listing_conditions(
+        browser.session, browser.principal, RepoType.SPACE, search=search, tags=tags
     )
-    cards = space_cards(browser, repos)
-    if sort == "trending":
-        now = time.time()
-        cards.sort(key=lambda c: trending_score(c.repo.likes, c.activity, now), reverse=True)
-    pages = max(1, math.ceil(len(cards) / PAGE_SIZE))
+    total = count_visible(browser.session, conditions)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(page, pages)
+    if sort == "trending":
+        repos = trending_page(browser, conditions, page)
+    else:
+        repos = visible_repos(
+            browser.session,
+            browser.principal,
+            RepoType.SPACE,
+            search=search,
+            tags=tags,
+            sort=order,
+            offset=(page - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE,
+        )
     return browser.render(
         "gallery.html",
-        cards=cards[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
-        total=len(cards),
+        cards=space_cards(browser, repos),
+        total=total,
         q=q,
         sdk=sdk,
         sort=sort,

@@ -270,12 +270,14 @@ def list_repos(
         tags=filter or [],
         sort=sort,
         descending=direction != 1,
+        offset=offset,
+        limit=page_size + 1,  # one more, to know whether another page follows
     )
-    page = repos[offset : offset + page_size]
-    items = [_info(ctx, repo, request, None, with_files=full) for repo in page]
+    page = repos[:page_size]
+    items = [_info(ctx, repo, request, None, with_files=full, from_git=full) for repo in page]
     headers = {}
     remaining = (limit - page_size) if limit else None
-    if offset + page_size < len(repos) and (remaining is None or remaining > 0):
+    if len(repos) > page_size and (remaining is None or remaining > 0):
         more = {"limit": str(remaining)} if remaining is not None else {}
         headers["Link"] = next_link(request, encode_cursor(offset + page_size), **more)
     return JSONResponse(items, headers=headers)
@@ -315,11 +317,18 @@ def info_at_revision(
 
 
 def _info(
-    ctx: ControllerContext, repo: Repo, request: Request, revision: str | None, with_files: bool = True
+    ctx: ControllerContext,
+    repo: Repo,
+    request: Request,
+    revision: str | None,
+    with_files: bool = True,
+    from_git: bool = True,
 ) -> dict[str, Any]:
     base = public_base_url(request)
     host = space_app_url(ctx.settings, repo.space, base) if repo.space is not None else None
-    info = repo_info(ctx, repo, base_url=base, revision=revision, app_host=host, with_files=with_files)
+    info = repo_info(
+        ctx, repo, base_url=base, revision=revision, app_host=host, with_files=with_files, from_git=from_git
+    )
     if revision is not None and info["sha"] is None:
         raise RevisionNotFound(f"Invalid rev id: {revision}")
     return info
