@@ -294,6 +294,21 @@ def test_an_empty_space_shows_how_to_push(platform: Platform, admin_pages: PageC
         assert "git clone" not in text_of(anonymous.get(f"/spaces/{space}").text)
 
 
+def test_a_space_page_says_how_to_embed_it_unless_its_owner_disabled_embedding(
+    platform: Platform, admin_pages: PageClient
+) -> None:
+    space = platform.create_space("e-" + secrets.token_hex(3), hardware=QUEUED_FLAVOR)
+    platform.push(space, {"README.md": "---\nsdk: gradio\nsdk_version: 5.9.1\n---\n", "app.py": "x"})
+    page = text_of(admin_pages.get(f"/spaces/{space}").text)
+    app = platform.info(space)["host"]
+    assert f'<iframe src="{app}"' in page
+    assert "gradio.s3-us-west-2.amazonaws.com/5.9.1/gradio.js" in page and f'<gradio-app src="{app}">' in page
+
+    platform.push(space, {"README.md": "---\nsdk: gradio\ndisable_embedding: true\n---\n"})
+    page = text_of(admin_pages.get(f"/spaces/{space}").text)
+    assert "<iframe" not in page and "disabled embedding" in page
+
+
 def test_pages_and_the_api_answer_errors_in_their_own_language(platform: Platform) -> None:
     with PageClient(platform.url) as client:
         page = client.get("/spaces/nobody/nothing")

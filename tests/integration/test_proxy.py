@@ -91,6 +91,24 @@ def test_custom_headers_reach_visitors(
     assert answer.headers["cross-origin-embedder-policy"] == "require-corp"
 
 
+def test_an_app_whose_owner_disabled_embedding_is_framed_by_the_hub_only(
+    platform: Platform, redis_client: redis.Redis, upstream: Upstream, space_name: str
+) -> None:
+    space = platform.create_space(space_name, hardware=QUEUED_FLAVOR)
+    platform.push(space, {"README.md": "---\nsdk: gradio\ndisable_embedding: true\n---\n", "app.py": "x"})
+    subdomain = route_to(platform, redis_client, space, upstream)
+    url = f"http://{subdomain}.localhost:{platform.port}/x"
+    policy = httpx.get(url, trust_env=False).headers.get_list("content-security-policy")
+    assert policy == [f"frame-ancestors 'self' http://localhost:{platform.port}"]  # the hub's public URL
+
+    platform.push(space, {"README.md": "---\nsdk: gradio\n---\n"})
+    wait_until(
+        lambda: "content-security-policy" not in httpx.get(url, trust_env=False).headers,
+        timeout=10,
+        what="the app to be embeddable again",
+    )
+
+
 def test_upstream_connections_are_kept_alive(routed: str) -> None:
     peers = set()
     for _ in range(5):

@@ -49,6 +49,7 @@ def space_facts(ctx: ControllerContext, space: Space) -> SpaceFacts:
         freeze_after=flavor.freeze_seconds if flavor else None,
         sleep_after=effective_sleep_time(ctx, space),
         headers=(space.repo.card or {}).get("custom_headers") or {},
+        embeddable=not (space.repo.card or {}).get("disable_embedding"),
     )
 
 

@@ -44,7 +44,7 @@ def fast_path_upstream(record: SpaceRecord) -> str | None:
     """Where HAProxy sends a space's requests itself, or None when the activator must see them: an
     app that answers now (an address, serving), public, not static, without headers to add."""
     serving = record.tier in (None, Tier.SERVING)
-    simple = not record.private and not record.static_sha and not record.headers
+    simple = not record.private and not record.static_sha and not record.headers and record.embeddable
     return record.upstream if record.upstream and serving and simple else None
 
 

@@ -207,7 +207,7 @@ class EdgeProxy:
             path,
             headers,
             remove_headers=CREDENTIAL_HEADERS | {"cookie"},
-            response_headers=extra,
+            response_headers=extra + self.framing(record),
             override_headers=tuple(record.headers.items()),
         )
         try:
@@ -218,6 +218,14 @@ class EdgeProxy:
         except aiohttp.ClientConnectionError as exc:
             log.info("app %s at %s did not answer: %s", record.name, record.upstream, exc)
             return pages.upstream_failed(request, record.name, self.settings.resolved_public_url)
+
+    def framing(self, record: SpaceRecord) -> tuple[tuple[str, str], ...]:
+        """For an app whose owner disabled embedding, a policy that lets only the hub's own pages
+        frame it: a second Content-Security-Policy, which browsers enforce beside the app's own."""
+        if record.embeddable:
+            return ()
+        hub = urlsplit(self.settings.resolved_public_url)
+        return (("Content-Security-Policy", f"frame-ancestors 'self' {hub.scheme}://{hub.netloc}"),)
 
     async def awaken(
         self, request: web.BaseRequest, record: SpaceRecord, app: AppRequest
@@ -290,7 +298,7 @@ class EdgeProxy:
             f"{INTERNAL_PREFIX}/static/{record.id}/{record.static_sha}/{quote(file_path, safe='/%')}",
             headers,
             remove_headers=CREDENTIAL_HEADERS | {"cookie"},
-            response_headers=extra,
+            response_headers=extra + self.framing(record),
             override_headers=tuple(record.headers.items()),
         )
         return await self.forward(request, upstream)

@@ -78,6 +78,7 @@ class SpaceRecord:
     freeze_after: int | None = None
     sleep_after: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    embeddable: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -105,6 +106,7 @@ class SpaceRecord:
             freeze_after=_seconds(data.pop("freeze_after", "")),
             sleep_after=_seconds(data.pop("sleep_after", "")),
             headers=json.loads(data.pop("headers", "") or "{}"),
+            embeddable=data.pop("embeddable", "1") != "0",
             extra=data,
         )
 
@@ -134,7 +136,8 @@ class SpaceFacts:
     build in progress, `live_build` on `live_host` the one it last saw serving (so an agent can
     restore a lost route); `freeze_after` and `sleep_after` are the idle times (seconds, None:
     never) after which its agent freezes it or puts it to sleep; `headers` are the owner's
-    `custom_headers`, which the edge adds to every answer of the app."""
+    `custom_headers`, which the edge adds to every answer of the app; an app that is not
+    `embeddable` (`disable_embedding`) may be framed by the hub's own pages only."""
 
     subdomain: str
     id: int
@@ -150,6 +153,7 @@ class SpaceFacts:
     freeze_after: int | None = None
     sleep_after: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    embeddable: bool = True
 
     def to_hash(self) -> dict[str, str]:
         """The fields as the route table stores them."""
@@ -167,6 +171,7 @@ class SpaceFacts:
             "freeze_after": "" if self.freeze_after is None else str(self.freeze_after),
             "sleep_after": "" if self.sleep_after is None else str(self.sleep_after),
             "headers": json.dumps(self.headers, sort_keys=True),
+            "embeddable": "1" if self.embeddable else "0",
         }
 
 
