@@ -1,0 +1,120 @@
+"""`datasets.load_dataset` against spacehub's dataset repos, unmodified, with HF_ENDPOINT set: CSV,
+JSON Lines and Parquet files, splits and configs from the dataset card, private datasets."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from huggingface_hub import CommitOperationAdd, HfApi
+
+from tests.utils.platform import Platform
+
+CARD = """---
+configs:
+- config_name: default
+  data_files:
+  - split: train
+    path: data/train.csv
+  - split: test
+    path: data/test.csv
+- config_name: small
+  data_files:
+  - split: train
+    path: data/test.csv
+---
+# Tiny
+"""
+
+
+def load(platform: Platform, call: str, token: str | None = None) -> dict[str, list[dict[str, object]]]:
+    """Each split's rows (`rows` for one split) as the `datasets` call returns them, run in a
+    fresh interpreter with HF_ENDPOINT set (the libraries read it at import)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "SPACEHUB_"))}
+    env.update(
+        HF_ENDPOINT=platform.url,
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HOME=str(platform.data_dir / "hf-datasets-home"),
+        HF_HUB_DISABLE_XET="1",
+    )
+    if token:
+        env["HF_TOKEN"] = token
+    code = f"""
+        import json
+        import datasets
+        loaded = datasets.{call}
+        splits = {{"rows": loaded}} if isinstance(loaded, datasets.Dataset) else loaded
+        print(json.dumps({{name: split.to_list() for name, split in splits.items()}}, default=str))
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def parquet_bytes(rows: list[dict[str, object]]) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), buffer)
+    return buffer.getvalue()
+
+
+def test_load_dataset_reads_csv_jsonl_and_parquet_with_configs_and_splits(
+    platform: Platform, space_name: str
+) -> None:
+    api = HfApi(endpoint=platform.url, token=platform.admin_token)
+    repo = api.create_repo(f"{space_name}-data", repo_type="dataset").repo_id
+    api.create_commit(
+        repo,
+        repo_type="dataset",
+        commit_message="data",
+        operations=[
+            CommitOperationAdd("README.md", CARD.encode()),
+            CommitOperationAdd("data/train.csv", b"text,label\nhello,1\nbye,0\n"),
+            CommitOperationAdd("data/test.csv", b"text,label\nagain,1\n"),
+        ],
+    )
+    assert load(platform, f"load_dataset({repo!r})") == {
+        "train": [{"text": "hello", "label": 1}, {"text": "bye", "label": 0}],
+        "test": [{"text": "again", "label": 1}],
+    }
+    assert load(platform, f"load_dataset({repo!r}, 'small')") == {"train": [{"text": "again", "label": 1}]}
+
+    events = [{"kind": "click", "n": 1}, {"kind": "view", "n": 2}]
+    lines = api.create_repo(f"{space_name}-jsonl", repo_type="dataset").repo_id
+    for index, event in enumerate(events):
+        api.upload_file(
+            path_or_fileobj=json.dumps(event).encode() + b"\n",
+            path_in_repo=f"events/part-{index}.jsonl",
+            repo_id=lines,
+            repo_type="dataset",
+        )
+    assert load(platform, f"load_dataset({lines!r}, split='train')") == {"rows": events}
+
+    rows = [{"city": "Oslo", "temp": -3.5}, {"city": "Lima", "temp": 19.0}]
+    table = api.create_repo(f"{space_name}-parquet", repo_type="dataset", private=True).repo_id
+    api.upload_file(
+        path_or_fileobj=parquet_bytes(rows),
+        path_in_repo="data/train-00000-of-00001.parquet",
+        repo_id=table,
+        repo_type="dataset",
+    )
+    assert load(platform, f"load_dataset({table!r})", token=platform.admin_token) == {"train": rows}
+    denied = subprocess.run(
+        [sys.executable, "-c", f"import datasets; datasets.load_dataset({table!r})"],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("HF_", "SPACEHUB_"))},
+            "HF_ENDPOINT": platform.url,
+            "HF_HOME": str(platform.data_dir / "hf-anonymous-home"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert denied.returncode != 0 and "doesn't exist" in denied.stderr, denied.stderr[-2000:]
