@@ -118,3 +118,56 @@ def test_load_dataset_reads_csv_jsonl_and_parquet_with_configs_and_splits(
         timeout=300,
     )
     assert denied.returncode != 0 and "doesn't exist" in denied.stderr, denied.stderr[-2000:]
+
+
+def test_the_viewer_api_pages_searches_and_sizes_a_dataset(platform: Platform, space_name: str) -> None:
+    api = HfApi(endpoint=platform.url, token=platform.admin_token)
+    repo = api.create_repo(f"{space_name}-viewer", repo_type="dataset", private=True).repo_id
+    rows = [{"text": f"row {i}" + (" needle" if i % 50 == 0 else ""), "n": i} for i in range(250)]
+    train = "text,n\n" + "".join(f"{r['text']},{r['n']}\n" for r in rows)
+    api.create_commit(
+        repo,
+        repo_type="dataset",
+        commit_message="data",
+        operations=[
+            CommitOperationAdd("data/train.csv", train.encode()),
+            CommitOperationAdd("data/test-00000.parquet", parquet_bytes([{"text": "held out", "n": -1}])),
+        ],
+    )
+    auth = {"Authorization": f"Bearer {platform.admin_token}"}
+
+    def get(path: str, **params: object) -> dict:
+        with platform.client() as client:
+            response = client.get(f"/viewer/{path}", params={"dataset": repo, **params}, headers=auth)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    assert get("is-valid")["viewer"] is True
+    assert get("splits")["splits"] == [
+        {"dataset": repo, "config": "default", "split": "train"},
+        {"dataset": repo, "config": "default", "split": "test"},
+    ]
+    first = get("first-rows", config="default", split="train")
+    assert [f["name"] for f in first["features"]] == ["text", "n"] and first["truncated"] is True
+    assert first["features"][0]["type"] == {"dtype": "string", "_type": "Value"}
+    assert [r["row"] for r in first["rows"]] == rows[:100]
+    page = get("rows", config="default", split="train", offset=200, length=100)
+    assert [r["row"] for r in page["rows"]] == rows[200:] and page["num_rows_total"] == 250
+    assert page["rows"][0]["row_idx"] == 200
+    found = get("search", config="default", split="train", query="NEEDLE")
+    assert [r["row"]["n"] for r in found["rows"]] == [0, 50, 100, 150, 200] and found["num_rows_total"] == 5
+    assert get("rows", config="default", split="test")["rows"][0]["row"] == {"text": "held out", "n": -1}
+    size = get("size")["size"]
+    assert size["dataset"]["num_rows"] == 251 and len(size["splits"]) == 2
+
+    with platform.client("") as anonymous:
+        assert anonymous.get("/viewer/splits", params={"dataset": repo}).status_code == 404
+    with platform.client() as client:
+        missing = client.get("/viewer/rows", params={"dataset": repo, "config": "default", "split": "nope"})
+        assert missing.status_code == 404 and "no split 'nope'" in missing.text
+        assert (
+            client.get(
+                "/viewer/rows", params={"dataset": repo, "config": "default", "split": "train", "length": 101}
+            ).status_code
+            == 400
+        )

@@ -309,6 +309,22 @@ def test_a_space_page_says_how_to_embed_it_unless_its_owner_disabled_embedding(
     assert "<iframe" not in page and "disabled embedding" in page
 
 
+def test_a_dataset_page_shows_its_rows_a_page_at_a_time(platform: Platform, admin_pages: PageClient) -> None:
+    api = HfApi(endpoint=platform.url, token=platform.admin_token)
+    repo = api.create_repo("d-" + secrets.token_hex(3), repo_type="dataset").repo_id
+    csv = "word,n\n" + "".join(f"w{i},{i}\n" for i in range(60))
+    api.upload_file(path_or_fileobj=csv.encode(), path_in_repo="train.csv", repo_id=repo, repo_type="dataset")
+    first = admin_pages.get(f"/datasets/{repo}/viewer")
+    assert first.status_code == 200
+    text = text_of(first.text)
+    assert "Rows 1–50 of 60" in text and "w49" in text and "w50" not in text
+    assert re.search(r'rel="next" href="\?config=default&amp;split=train&amp;offset=50"', first.text)
+    second = text_of(admin_pages.get(f"/datasets/{repo}/viewer", params={"offset": 50}).text)
+    assert "Rows 51–60 of 60" in second and "w59" in second
+    with PageClient(platform.url) as anonymous:
+        assert "w0" in text_of(anonymous.get(f"/datasets/{repo}/viewer").text)
+
+
 def test_pages_and_the_api_answer_errors_in_their_own_language(platform: Platform) -> None:
     with PageClient(platform.url) as client:
         page = client.get("/spaces/nobody/nothing")

@@ -18,14 +18,16 @@ from spacehub.controller.listing import count_visible, listing_conditions, visib
 from spacehub.controller.repos import get_readable_repo, open_git
 from spacehub.controller.serializers import space_runtime
 from spacehub.controller.spaces import SDKS
+from spacehub.controller.viewer import find_split, layout
 from spacehub.db.models import Account, AccountKind, Like, Membership, Repo, RepoType
-from spacehub.errors import RepoNotFound
+from spacehub.errors import RepoNotFound, SpacehubError
 from spacehub.http.urls import public_base_url, space_app_url
 from spacehub.web.deps import Browser, BrowserDep
 
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 24
+VIEWER_PAGE = 50
 SORTS = {"trending": "Trending", "likes": "Most liked", "updated": "Recently updated", "created": "Newest"}
 
 
@@ -214,6 +216,27 @@ def space_file(owner: str, name: str, tail: str, browser: BrowserDep) -> Respons
     )
 
 
+def viewer_context(browser: Browser, repo: Repo, config: str, split: str, offset: int) -> dict[str, Any]:
+    """A page of a dataset's rows: the chosen split (else the first), from `offset`."""
+    git = open_git(browser.ctx.settings, repo)
+    sha = git.head()
+    found = layout(repo.card or {}, [e.path for e in git.files(sha)]) if sha else {}
+    splits = [{"config": c, "split": s} for c, by_split in found.items() for s in by_split]
+    if not splits or sha is None:
+        return {"splits": []}
+    if {"config": config, "split": split} not in splits:
+        config, split = splits[0]["config"], splits[0]["split"]
+    context: dict[str, Any] = {"splits": splits, "config": config, "split": split, "offset": offset}
+    context["page_size"] = VIEWER_PAGE
+    try:
+        context["page"] = find_split(git, sha, repo.full_name, repo.card or {}, config, split).rows(
+            offset, VIEWER_PAGE
+        )
+    except SpacehubError as exc:
+        context["error"] = str(exc)
+    return context
+
+
 def _repo_routes(prefix: str, type: RepoType) -> None:
     def base(browser: Browser, owner: str, name: str) -> dict[str, Any]:
         repo = get_readable_repo(browser.session, browser.principal, type, owner, name)
@@ -231,6 +254,25 @@ def _repo_routes(prefix: str, type: RepoType) -> None:
         return browser.render(
             "repo.html", tab="card", **context, **files_context(browser, context["repo"], "")
         )
+
+    if type == RepoType.DATASET:
+
+        @router.get(f"{prefix}/{{owner}}/{{name}}/viewer", response_class=HTMLResponse, name="dataset_viewer")
+        def dataset_viewer(
+            owner: str,
+            name: str,
+            browser: BrowserDep,
+            config: str = "",
+            split: str = "",
+            offset: int = Query(0, ge=0),
+        ) -> Response:
+            context = base(browser, owner, name)
+            return browser.render(
+                "viewer.html",
+                tab="viewer",
+                **context,
+                **viewer_context(browser, context["repo"], config, split, offset),
+            )
 
     @router.get(
         f"{prefix}/{{owner}}/{{name}}/tree/{{tail:path}}",
