@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spacehub import __version__
-from spacehub.api.routers import admin, files, git, internal, repos, spaces, users, viewer
+from spacehub.api.routers import admin, discussions, files, git, internal, repos, spaces, users, viewer
 from spacehub.config import Settings
 from spacehub.controller.accounts import ensure_admin
 from spacehub.controller.context import ControllerContext
@@ -118,7 +118,7 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    routers = (users, repos, spaces, files, admin, internal, git, viewer)
+    routers = (users, repos, spaces, files, discussions, admin, internal, git, viewer)
     api_routes = [
         route for module in routers for route in module.router.routes if isinstance(route, APIRoute)
     ]

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 from spacehub.controller.access import can_write
 from spacehub.controller.accounts import Principal
 from spacehub.controller.context import ControllerContext
+from spacehub.controller.discussions import open_discussion, pr_ref, record_commit
 from spacehub.controller.repos import get_readable_repo, git_path, open_git
 from spacehub.controller.serializers import iso
 from spacehub.controller.spaces import handle_push
-from spacehub.db.models import Repo, RepoType, Space
+from spacehub.db.models import Discussion, Repo, RepoType, Space
 from spacehub.errors import BadRequest, EntryNotFound, Forbidden, RevisionNotFound, SpacehubError
 from spacehub.repos.commits import (
     CommitError,
@@ -106,9 +107,14 @@ def readable_git(
     return open_git(ctx.settings, get_readable_repo(session, principal, type, owner, name))
 
 
-def writable_repo(session: Session, principal: Principal, type: RepoType, owner: str, name: str) -> Repo:
-    """A repo `principal` may commit to (404 if they may not see it, 403 if they may not write)."""
+def writable_repo(
+    session: Session, principal: Principal, type: RepoType, owner: str, name: str, *, proposal: bool = False
+) -> Repo:
+    """A repo `principal` may commit to (404 if they may not see it, 403 if they may not write);
+    a `proposal` (a pull request) needs only a reader with a write token."""
     repo = get_readable_repo(session, principal, type, owner, name)
+    if proposal and principal.account is not None and principal.can_write:
+        return repo
     if not can_write(session, principal, repo):
         raise Forbidden(f"you need a write token with access to {repo.full_name}")
     return repo
@@ -308,9 +314,10 @@ def apply_commit(
     branch: str,
     *,
     is_json: bool,
-) -> str:
-    """Commit the operations in `payload` (NDJSON, or the older JSON object) to `branch`; a push to
-    the default branch deploys a space."""
+    create_pr: bool = False,
+) -> tuple[str, Discussion | None]:
+    """Commit the operations in `payload` (NDJSON, or the older JSON object) to `branch`, or with
+    `create_pr` to a new pull request against it; a push to the default branch deploys a space."""
     git = open_git(ctx.settings, repo)
     if git.resolve(f"refs/tags/{branch}") or (len(branch) == 40 and git.resolve(branch) == branch):
         raise BadRequest(f"{branch!r} is not a branch: commits go to branches")
@@ -319,6 +326,8 @@ def apply_commit(
         plan = read_plan(git, payload, is_json, max_file)
         if branch != DEFAULT_BRANCH and git.head(branch) is None:
             raise CommitError(f"branch {branch!r} does not exist", 404, "RevisionNotFound")
+        if create_pr:
+            return _commit_to_new_pull_request(ctx, session, principal, repo, plan, branch)
         sha = apply_plan(git, plan, branch, principal.author)
     except CommitError as exc:
         raise SpacehubError(exc.message, error_code=exc.code, status_code=exc.status) from None
@@ -326,7 +335,19 @@ def apply_commit(
         raise BadRequest(str(exc)) from None
     if branch == DEFAULT_BRANCH:
         handle_push(ctx, session, repo)
-    return sha
+    return sha, None
+
+
+def _commit_to_new_pull_request(
+    ctx: ControllerContext, session: Session, principal: Principal, repo: Repo, plan: CommitPlan, branch: str
+) -> tuple[str, Discussion]:
+    if branch != DEFAULT_BRANCH:
+        raise BadRequest(f"pull requests target {DEFAULT_BRANCH}, not {branch!r}")
+    summary = plan.summary.strip() or "Update files"
+    pull = open_discussion(ctx, session, principal, repo, summary, plan.description, pull_request=True)
+    sha = apply_plan(open_git(ctx.settings, repo), plan, branch, principal.author, ref=pr_ref(pull.num))
+    record_commit(session, principal, pull, sha, summary)
+    return sha, pull
 
 
 def read_plan(git: GitRepo, payload: Path, is_json: bool, max_file: int) -> CommitPlan:

@@ -10,6 +10,7 @@ from pathlib import Path
 from spacehub.controller.access import can_read, can_write
 from spacehub.controller.accounts import Principal
 from spacehub.controller.context import ControllerContext
+from spacehub.controller.discussions import note_pushed_commits
 from spacehub.controller.repos import find_repo, git_path
 from spacehub.controller.spaces import handle_push
 from spacehub.db.models import Repo, RepoType
@@ -82,8 +83,10 @@ def run_service(
 
 
 def after_push(ctx: ControllerContext, repo_id: int) -> None:
-    """A push landed: deploy the space's new head (or refresh a model's card)."""
+    """A push landed: deploy the space's new head (or refresh a model's card), and note commits
+    pushed to pull requests' refs in their threads."""
     with ctx.session() as session:
         repo = session.get(Repo, repo_id)
         if repo is not None:
             handle_push(ctx, session, repo)
+            note_pushed_commits(ctx, session, repo)

@@ -260,3 +260,48 @@ class Like(Base):
     repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Discussion(Base):
+    """A discussion or a pull request on a repository, numbered per repository from 1. A pull
+    request's commits live at `refs/pr/{num}`; merged, it records the commit it made."""
+
+    __tablename__ = "discussions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repos.id", ondelete="CASCADE"))
+    num: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    is_pull_request: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(8), default="open")  # open, closed, merged, draft
+    target_branch: Mapped[str | None] = mapped_column(String(200))
+    merge_commit: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    repo: Mapped[Repo] = relationship()
+    author: Mapped[Account | None] = relationship()
+    events: Mapped[list[DiscussionEvent]] = relationship(
+        back_populates="discussion", cascade="all, delete-orphan", order_by="DiscussionEvent.id"
+    )
+
+    __table_args__ = (Index("ix_discussions_repo_num", repo_id, num, unique=True), NEVER_REUSE_IDS)
+
+
+class DiscussionEvent(Base):
+    """What happened in a discussion, in order: a comment (its text, edits), a status or title
+    change, a commit pushed to a pull request."""
+
+    __tablename__ = "discussion_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    discussion_id: Mapped[int] = mapped_column(ForeignKey("discussions.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(16))  # comment, status-change, title-change, commit
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    discussion: Mapped[Discussion] = relationship(back_populates="events")
+    author: Mapped[Account | None] = relationship()
+
+    __table_args__ = (NEVER_REUSE_IDS,)

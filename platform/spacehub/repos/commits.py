@@ -143,13 +143,17 @@ class Author:
     email: str
 
 
-def apply_plan(repo: GitRepo, plan: CommitPlan, branch: str, author: Author, attempts: int = 3) -> str:
-    """Commit the plan on top of `branch` and move the branch; returns the new head.
+def apply_plan(
+    repo: GitRepo, plan: CommitPlan, branch: str, author: Author, attempts: int = 3, ref: str | None = None
+) -> str:
+    """Commit the plan on top of `branch` (or of another `ref`, a pull request's) and move it;
+    returns the new head.
 
     Without `parentCommit` a concurrent update is absorbed by recomputing on the new head; with it,
     the branch must still point there (409 otherwise, and nothing is written)."""
+    ref = ref or f"refs/heads/{branch}"
     for _ in range(attempts):
-        head = repo.head(branch)
+        head = repo.resolve(ref)
         if head is None and repo.branches():
             raise CommitError(f"branch {branch!r} does not exist", 404, "RevisionNotFound")
         if plan.parent_commit is not None and plan.parent_commit != head:
@@ -164,7 +168,7 @@ def apply_plan(repo: GitRepo, plan: CommitPlan, branch: str, author: Author, att
             return head  # nothing changed: no empty commit
         commit = _commit_tree(repo, tree, head, plan.message, author)
         try:
-            repo.run("update-ref", f"refs/heads/{branch}", commit, head or ZERO_SHA)
+            repo.run("update-ref", ref, commit, head or ZERO_SHA)
             return commit
         except GitError:
             if plan.parent_commit is not None:
@@ -220,7 +224,9 @@ def _check_conflicts(existing: set[str], added: dict[str, str]) -> None:
                 raise CommitError(f"cannot add {path}: {folder} is a file")
 
 
-def _commit_tree(repo: GitRepo, tree: str, parent: str | None, message: str, author: Author) -> str:
+def _commit_tree(
+    repo: GitRepo, tree: str, parent: str | None, message: str, author: Author, *more: str
+) -> str:
     env = {
         "GIT_AUTHOR_NAME": author.name,
         "GIT_AUTHOR_EMAIL": author.email,
@@ -228,9 +234,59 @@ def _commit_tree(repo: GitRepo, tree: str, parent: str | None, message: str, aut
         "GIT_COMMITTER_EMAIL": author.email,
     }
     args = ["commit-tree", tree]
-    if parent is not None:
-        args += ["-p", parent]
+    for each in (parent, *more):
+        if each is not None:
+            args += ["-p", each]
     return repo.run(*args, input=message.encode(), env=env).decode().strip()
+
+
+class MergeConflict(CommitError):
+    def __init__(self, files: list[str]):
+        super().__init__(
+            f"the changes conflict with the target branch in {', '.join(files)}", 409, "Conflict"
+        )
+        self.files = files
+
+
+def _is_ancestor(repo: GitRepo, ancestor: str, descendant: str) -> bool:
+    check = ["git", f"--git-dir={repo.path}", "merge-base", "--is-ancestor", ancestor, descendant]
+    return subprocess.run(check, capture_output=True, env=git_env()).returncode == 0
+
+
+def merge_refs(repo: GitRepo, source_ref: str, target_ref: str, message: str, author: Author) -> str:
+    """Merge `source_ref` into `target_ref` (fast-forward when the target has not moved, else a
+    merge commit of both, made without a work tree); the target's new head. MergeConflict, and
+    nothing written, when both changed the same lines."""
+    source, target = repo.resolve(source_ref), repo.resolve(target_ref)
+    if source is None or target is None:
+        raise CommitError(
+            f"{source_ref if source is None else target_ref} does not exist", 404, "RevisionNotFound"
+        )
+    if _is_ancestor(repo, source, target):
+        return target  # nothing new to bring in
+    if _is_ancestor(repo, target, source):
+        merged = source
+    else:
+        command = [
+            "git",
+            f"--git-dir={repo.path}",
+            "merge-tree",
+            "--write-tree",
+            "--name-only",
+            "--no-messages",
+        ]
+        proc = subprocess.run([*command, target, source], capture_output=True, env=git_env())
+        lines = proc.stdout.decode().splitlines()
+        if proc.returncode == 1:
+            raise MergeConflict([line for line in lines[1:] if line])
+        if proc.returncode != 0:
+            raise GitError(f"git merge-tree failed: {proc.stderr.decode(errors='replace').strip()}")
+        merged = _commit_tree(repo, lines[0], target, message, author, source)
+    try:
+        repo.run("update-ref", target_ref, merged, target)
+    except GitError:
+        raise CommitError(f"{target_ref} moved while merging; merge again", 409, "Conflict") from None
+    return merged
 
 
 def commit_files(

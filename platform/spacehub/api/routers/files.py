@@ -23,7 +23,7 @@ from spacehub.controller.files import FileAt, readable_git, writable_repo
 from spacehub.controller.listing import decode_cursor, encode_cursor
 from spacehub.controller.repos import open_git
 from spacehub.db.models import RepoType
-from spacehub.errors import BadRequest, PayloadTooLarge
+from spacehub.errors import PayloadTooLarge
 from spacehub.http.deps import CtxDep, PrincipalDep, SessionDep, bearer_token, resolve_principal
 from spacehub.http.errors import header_value
 from spacehub.http.urls import next_link, public_base_url, repo_url
@@ -68,10 +68,12 @@ def preupload(
     ctx: CtxDep,
     session: SessionDep,
     principal: PrincipalDep,
+    create_pr: str | None = None,
 ) -> dict[str, Any]:
     """Every file is `regular`: sent inline in the commit, stored in git. `oid` is the blob id of
     the file already at that path, so clients skip unchanged files."""
-    repo = writable_repo(session, principal, type_plural.repo_type, owner, name)
+    proposal = create_pr not in (None, "", "0", "false")
+    repo = writable_repo(session, principal, type_plural.repo_type, owner, name, proposal=proposal)
     return files.preupload(open_git(ctx.settings, repo), revision, [item.path for item in body.files])
 
 
@@ -95,10 +97,9 @@ async def commit(
 ) -> Response:
     """Commit files to a branch of the repository, streaming the body to disk; returns the new commit."""
     ctx: ControllerContext = request.app.state.ctx
-    if create_pr not in (None, "", "0", "false"):
-        raise BadRequest("pull requests are not supported: commit to a branch")
+    as_pr = create_pr not in (None, "", "0", "false")  # as huggingface_hub sends it: "1"
     token = bearer_token(request)
-    spool = await run_in_threadpool(_commit_target, ctx, token, type_plural.repo_type, owner, name)
+    spool = await run_in_threadpool(_commit_target, ctx, token, type_plural.repo_type, owner, name, as_pr)
     limit = ctx.settings.max_body_size
     with tempfile.TemporaryDirectory(prefix="commit-", dir=spool) as tmp:
         payload = Path(tmp) / "payload"
@@ -110,8 +111,8 @@ async def commit(
                     raise PayloadTooLarge(f"the commit is larger than {limit} bytes")
                 handle.write(chunk)
         is_json = request.headers.get("content-type", "").startswith("application/json")
-        sha, url = await run_in_threadpool(
-            _apply_commit, ctx, request, token, type_plural.repo_type, owner, name, payload, is_json
+        sha, url, pull = await run_in_threadpool(
+            _apply_commit, ctx, request, token, type_plural.repo_type, owner, name, payload, is_json, as_pr
         )
     return JSONResponse(
         {
@@ -119,16 +120,18 @@ async def commit(
             "commitOid": sha,
             "commitUrl": f"{url}/commit/{sha}",
             "hookOutput": "",
-            "pullRequestUrl": None,
+            "pullRequestUrl": f"{url}/discussions/{pull}" if pull is not None else None,
         }
     )
 
 
-def _commit_target(ctx: ControllerContext, token: str | None, type: RepoType, owner: str, name: str) -> Path:
+def _commit_target(
+    ctx: ControllerContext, token: str | None, type: RepoType, owner: str, name: str, as_pr: bool
+) -> Path:
     """Check, before reading the body, that the caller may commit; where to spool the body."""
     with ctx.session() as session:
         principal = resolve_principal(ctx, session, token)
-        return files.staging_dir(ctx, writable_repo(session, principal, type, owner, name))
+        return files.staging_dir(ctx, writable_repo(session, principal, type, owner, name, proposal=as_pr))
 
 
 def _apply_commit(
@@ -140,13 +143,16 @@ def _apply_commit(
     name: str,
     payload: Path,
     is_json: bool,
-) -> tuple[str, str]:
+    as_pr: bool,
+) -> tuple[str, str, int | None]:
     branch = unquote(request.path_params["revision"])
     with ctx.session() as session:
         principal = resolve_principal(ctx, session, token)
-        repo = writable_repo(session, principal, type, owner, name)
-        sha = files.apply_commit(ctx, session, principal, repo, payload, branch, is_json=is_json)
-        return sha, repo_url(public_base_url(request), repo)
+        repo = writable_repo(session, principal, type, owner, name, proposal=as_pr)
+        sha, pull = files.apply_commit(
+            ctx, session, principal, repo, payload, branch, is_json=is_json, create_pr=as_pr
+        )
+        return sha, repo_url(public_base_url(request), repo), pull.num if pull is not None else None
 
 
 # Tree, paths-info, refs, commits -----------------------------------------------------------------

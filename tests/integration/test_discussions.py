@@ -1,0 +1,130 @@
+"""Discussions and pull requests through huggingface_hub, unmodified: a stranger opens, comments and
+proposes; the owner renames, merges (a merge of a space deploys it) and meets a conflict; a pull
+request's ref is pushed with plain git."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from huggingface_hub import CommitOperationAdd, HfApi
+from huggingface_hub.errors import HfHubHTTPError
+
+from tests.utils.gitrepo import LocalRepo, git, with_token
+from tests.utils.platform import Platform
+
+
+@pytest.fixture
+def model(platform: Platform, space_name: str) -> str:
+    api = HfApi(endpoint=platform.url, token=platform.admin_token)
+    repo = api.create_repo(f"{space_name}-model").repo_id
+    api.upload_file(path_or_fileobj=b"line one\nline two\n", path_in_repo="notes.txt", repo_id=repo)
+    return repo
+
+
+def test_a_stranger_discusses_and_the_owner_moderates(platform: Platform, model: str, make_user) -> None:
+    owner = HfApi(endpoint=platform.url, token=platform.admin_token)
+    user = make_user()
+    stranger = HfApi(endpoint=platform.url, token=user.token)
+
+    opened = stranger.create_discussion(model, title="Typo?", description="Line two looks off.")
+    assert (opened.num, opened.title, opened.status, opened.author) == (1, "Typo?", "open", user.name)
+    assert not opened.is_pull_request and opened.events[0].content == "Line two looks off."
+
+    reply = owner.comment_discussion(model, 1, "Thanks, looking.")
+    mine = stranger.comment_discussion(model, 1, "first version")
+    edited = stranger.edit_discussion_comment(model, 1, mine.id, "second version")
+    assert edited.content == "second version" and edited.edited
+    with pytest.raises(HfHubHTTPError) as refused:
+        stranger.edit_discussion_comment(model, 1, reply.id, "not mine")
+    assert refused.value.response.status_code == 403
+
+    renamed = owner.rename_discussion(model, 1, "Typo in line two")
+    assert (renamed.old_title, renamed.new_title) == ("Typo?", "Typo in line two")
+    closed = stranger.change_discussion_status(model, 1, "closed", comment="Fixed elsewhere.")
+    assert closed.new_status == "closed"
+
+    details = owner.get_discussion_details(model, 1)
+    assert [e.type for e in details.events] == [
+        "comment", "comment", "comment", "title-change", "comment", "status-change"
+    ]  # fmt: skip
+    assert details.status == "closed" and details.title == "Typo in line two"
+    assert [d.num for d in owner.get_repo_discussions(model, discussion_status="closed")] == [1]
+    assert list(owner.get_repo_discussions(model, discussion_status="open")) == []
+    assert [d.author for d in owner.get_repo_discussions(model, author=user.name)] == [user.name]
+
+    reader = HfApi(endpoint=platform.url, token=user.read_token)
+    with pytest.raises(HfHubHTTPError) as read_only:
+        reader.comment_discussion(model, 1, "with a read token")
+    assert read_only.value.response.status_code == 403
+    anonymous = HfApi(endpoint=platform.url, token=False)
+    assert [d.num for d in anonymous.get_repo_discussions(model)] == [1]
+
+
+def test_pull_requests_are_proposed_merged_and_refused_on_conflict(
+    platform: Platform, model: str, make_user
+) -> None:
+    owner = HfApi(endpoint=platform.url, token=platform.admin_token)
+    stranger = HfApi(endpoint=platform.url, token=make_user().token)
+
+    proposal = stranger.create_commit(
+        model,
+        operations=[CommitOperationAdd("notes.txt", b"line one\nline 2\n")],
+        commit_message="Fix line two",
+        create_pr=True,
+    )
+    assert proposal.pr_num == 1 and proposal.pr_revision == "refs/pr/1"
+    rival = stranger.create_commit(
+        model,
+        operations=[CommitOperationAdd("notes.txt", b"line one\nsecond line\n")],
+        commit_message="Reword line two",
+        create_pr=True,
+    )
+    assert owner.hf_hub_download(model, "notes.txt", revision="refs/pr/1") is not None
+    details = owner.get_discussion_details(model, 1)
+    assert details.is_pull_request and details.status == "open" and details.target_branch == "refs/heads/main"
+    assert "+line 2" in (details.diff or "") and [e.type for e in details.events] == ["commit"]
+    with pytest.raises(HfHubHTTPError) as not_theirs:
+        stranger.merge_pull_request(model, 1)
+    assert not_theirs.value.response.status_code == 403
+
+    owner.merge_pull_request(model, 1, comment="Thanks!")
+    merged = owner.get_discussion_details(model, 1)
+    assert merged.status == "merged" and merged.merge_commit_oid == owner.model_info(model).sha
+    assert (
+        Path(owner.hf_hub_download(model, "notes.txt", force_download=True)).read_text()
+        == "line one\nline 2\n"
+    )
+
+    with pytest.raises(HfHubHTTPError) as conflict:
+        owner.merge_pull_request(model, rival.pr_num)
+    assert conflict.value.response.status_code == 409 and "notes.txt" in str(conflict.value)
+    assert owner.get_discussion_details(model, rival.pr_num).status == "open"
+
+
+def test_a_pull_request_is_pushed_with_git_and_its_merge_deploys_the_space(
+    platform: Platform, space_name: str, tmp_path: Path
+) -> None:
+    from tests.integration.conftest import QUEUED_FLAVOR
+
+    api = HfApi(endpoint=platform.url, token=platform.admin_token)
+    space = platform.create_space(space_name, hardware=QUEUED_FLAVOR)
+    platform.push(space, {"README.md": "---\nsdk: gradio\n---\n", "app.py": "print('v1')\n"})
+    pull = api.create_pull_request(space, title="v2", repo_type="space")
+    assert pull.status == "draft"
+
+    clone = LocalRepo.clone_or_init(
+        tmp_path / "clone", f"{platform.url}/spaces/{space}", platform.admin_token
+    )
+    clone.write({"app.py": "print('v2')\n"})
+    git("commit", "-q", "-am", "Second version", cwd=clone.path)
+    git("push", "-q", with_token(clone.remote, clone.token), f"HEAD:refs/pr/{pull.num}", cwd=clone.path)
+    details = api.get_discussion_details(space, pull.num, repo_type="space")
+    assert details.status == "open" and [e.summary for e in details.events if e.type == "commit"] == [
+        "Second version"
+    ]
+    before = platform.runtime(space)["sha"]
+    api.merge_pull_request(space, pull.num, repo_type="space")
+    head = api.space_info(space).sha
+    assert head != before and platform.info(space)["sha"] == head
+    assert api.get_discussion_details(space, pull.num, repo_type="space").merge_commit_oid == head
