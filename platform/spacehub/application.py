@@ -30,6 +30,7 @@ from spacehub.state.connection import connect_async
 from spacehub.web import account as web_account
 from spacehub.web import admin as web_admin
 from spacehub.web import browse as web_browse
+from spacehub.web import community as web_community
 from spacehub.web import manage as web_manage
 from spacehub.web.deps import error_page
 from spacehub.web.render import STATIC_DIR
@@ -135,7 +136,7 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # The pages come last: their catch-all paths (/{user}, /{owner}/{name} for models) must not
     # shadow any API or git route.
-    for web_module in (web_account, web_manage, web_admin, web_browse):
+    for web_module in (web_account, web_manage, web_admin, web_community, web_browse):
         app.include_router(web_module.router)
 
     return app

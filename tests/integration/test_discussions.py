@@ -11,6 +11,7 @@ from huggingface_hub import CommitOperationAdd, HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
 from tests.utils.gitrepo import LocalRepo, git, with_token
+from tests.utils.pages import PageClient, text_of
 from tests.utils.platform import Platform
 
 
@@ -128,3 +129,49 @@ def test_a_pull_request_is_pushed_with_git_and_its_merge_deploys_the_space(
     head = api.space_info(space).sha
     assert head != before and platform.info(space)["sha"] == head
     assert api.get_discussion_details(space, pull.num, repo_type="space").merge_commit_oid == head
+    with PageClient(platform.url) as visitor:
+        community = text_of(visitor.get(f"/spaces/{space}/discussions").text)
+    assert f"#{pull.num} v2" in community and "merged" in community
+
+
+def test_the_community_tab_lists_threads_and_its_forms_comment_close_and_merge(
+    platform: Platform, model: str, make_user
+) -> None:
+    owner = HfApi(endpoint=platform.url, token=platform.admin_token)
+    stranger = HfApi(endpoint=platform.url, token=make_user().token)
+    stranger.create_commit(
+        model,
+        operations=[CommitOperationAdd("more.txt", b"more\n")],
+        commit_message="Add more",
+        create_pr=True,
+    )
+    with PageClient(platform.url) as admin:
+        assert admin.log_in("admin", platform.admin_token).status_code == 303
+        listing = text_of(admin.get(f"/{model}/discussions").text)
+        assert "#1 Add more" in listing and "pull request" in listing and "open" in listing
+
+        opened = admin.submit(
+            f"/{model}/discussions",
+            {"title": "Roadmap", "description": "What next?"},
+            page=f"/{model}/discussions",
+        )
+        assert opened.status_code == 303 and opened.headers["location"].startswith(f"/{model}/discussions/2")
+        thread = f"/{model}/discussions/2"
+        assert admin.submit(f"{thread}/comment", {"comment": "**Soon.**"}, page=thread).status_code == 303
+        page = admin.get(thread).text
+        assert "<strong>Soon.</strong>" in page and "What next?" in text_of(page)
+        assert admin.submit(f"{thread}/status", {"status": "closed"}, page=thread).status_code == 303
+        assert owner.get_discussion_details(model, 2).status == "closed"
+
+        pull = f"/{model}/discussions/1"
+        assert "+more" in text_of(admin.get(pull).text)
+        assert admin.submit(f"{pull}/merge", {}, page=pull).status_code == 303
+        assert owner.get_discussion_details(model, 1).status == "merged"
+        assert "more.txt" in owner.list_repo_files(model)
+    with PageClient(platform.url) as anonymous:
+        page = text_of(anonymous.get(f"/{model}/discussions/1").text)
+        assert (
+            "Add more" in page
+            and "Merge" not in page
+            and "Log in" in text_of(anonymous.get(f"/{model}/discussions").text)
+        )
