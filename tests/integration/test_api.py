@@ -42,7 +42,7 @@ def test_create_with_the_hub_payload(platform: Platform, space_name: str) -> Non
         ({"name": "bad name!", "type": "space", "sdk": "gradio"}, "invalid repository name"),
         ({"name": "x", "type": "notebook"}, "unknown repository type"),
         ({"name": "x", "type": "space", "sdk": "gradio", "hardware": "tpu-v9"}, "unknown hardware"),
-        ({"name": "x", "type": "space", "sdk": "gradio", "visibility": "protected"}, "protected"),
+        ({"name": "x", "type": "model", "visibility": "protected"}, "only spaces can be protected"),
         ({"type": "space"}, "name"),
     ],
 )

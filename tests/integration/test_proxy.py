@@ -9,12 +9,15 @@ import time
 import httpx
 import pytest
 import redis
+from huggingface_hub import HfApi
+from huggingface_hub.errors import RepositoryNotFoundError
 from websockets.sync.client import connect
 
 from spacehub.proxy.server import STATUS_PATH
 from spacehub.state.keys import Keys
 from spacehub.state.routes import RouteTable
 from tests.integration.conftest import QUEUED_FLAVOR
+from tests.utils.pages import PageClient, text_of
 from tests.utils.platform import Platform
 from tests.utils.upstream import Upstream
 from tests.utils.waiting import wait_until
@@ -107,6 +110,50 @@ def test_an_app_whose_owner_disabled_embedding_is_framed_by_the_hub_only(
         timeout=10,
         what="the app to be embeddable again",
     )
+
+
+def test_a_protected_space_opens_its_app_to_all_and_its_repository_to_readers_only(
+    platform: Platform, redis_client: redis.Redis, upstream: Upstream, space_name: str
+) -> None:
+    owner = HfApi(endpoint=platform.url, token=platform.admin_token)
+    space = owner.create_repo(
+        space_name,
+        repo_type="space",
+        space_sdk="gradio",
+        visibility="protected",
+        space_hardware=QUEUED_FLAVOR,
+    ).repo_id
+    platform.push(space, {"README.md": "---\nsdk: gradio\n---\n", "app.py": "x"})
+    assert owner.space_info(space).private is True
+    subdomain = route_to(platform, redis_client, space, upstream)
+    app = f"http://{subdomain}.localhost:{platform.port}/x"
+    assert httpx.get(app, trust_env=False).json()["path"] == "/x"  # no credential needed
+
+    anonymous = HfApi(endpoint=platform.url, token=False)
+    with pytest.raises(RepositoryNotFoundError):
+        anonymous.space_info(space)
+    with pytest.raises(RepositoryNotFoundError):
+        anonymous.hf_hub_download(space, "app.py", repo_type="space")
+    assert anonymous.get_space_runtime(space).stage is not None  # what the app's page polls
+    with PageClient(platform.url) as visitor:
+        page = visitor.get(f"/spaces/{space}")
+        assert (
+            page.status_code == 200
+            and "protected" in text_of(page.text)
+            and "Files" not in text_of(page.text)
+        )
+        assert visitor.get(f"/spaces/{space}/tree/main").status_code == 404
+
+    owner.update_repo_settings(space, repo_type="space", visibility="private")
+    wait_until(
+        lambda: httpx.get(app, trust_env=False, headers={"Accept": "application/json"}).status_code == 404,
+        timeout=10,
+        what="the app to be private too",
+    )
+    model = owner.create_repo(f"{space_name}-model").repo_id  # the client refuses this itself; the API too
+    with platform.client() as client:
+        refused = client.put(f"/api/models/{model}/settings", json={"visibility": "protected"})
+    assert refused.status_code == 400 and "only spaces" in refused.text
 
 
 def test_upstream_connections_are_kept_alive(routed: str) -> None:

@@ -60,6 +60,16 @@ def get_readable_repo(session: Session, principal: Principal, type: RepoType, ow
     return repo
 
 
+def get_space_for_app(session: Session, principal: Principal, owner: str, name: str) -> Repo:
+    """A space whose app `principal` may open: one it may read, or a protected one (its app is
+    public, its repository private); RepoNotFound otherwise."""
+    repo = find_repo(session, RepoType.SPACE, owner, name)
+    protected = repo is not None and repo.space is not None and repo.space.protected
+    if repo is None or not (protected or can_read(session, principal, repo)):
+        raise RepoNotFound(f"Repository {owner}/{name} not found")
+    return repo
+
+
 def allocate_subdomain(session: Session, owner: str, name: str) -> str:
     """A DNS label for the app: `{owner}-{name}`, lower-cased, unique, at most 63 characters."""
     base = re.sub(r"[^a-z0-9-]+", "-", f"{owner}-{name}".lower()).strip("-")

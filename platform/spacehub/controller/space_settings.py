@@ -25,8 +25,18 @@ def change_hardware(ctx: ControllerContext, session: Session, space: Space, flav
 
 def set_private(ctx: ControllerContext, repo: Repo, private: bool) -> None:
     """Make a repository private (invisible to all but its owners, on every path) or public."""
-    repo.private = private
+    set_visibility(ctx, repo, "private" if private else "public")
+
+
+def set_visibility(ctx: ControllerContext, repo: Repo, visibility: str) -> None:
+    """`public`, `private`, or for a space `protected`: its app open to all, its repository private."""
+    if visibility not in ("public", "private", "protected"):
+        raise BadRequest("visibility is public, private or protected")
+    if visibility == "protected" and repo.space is None:
+        raise BadRequest("only spaces can be protected (their app public, their repository private)")
+    repo.private = visibility != "public"
     if repo.space is not None:
+        repo.space.protected = visibility == "protected"
         publish(ctx, repo.space)
 
 

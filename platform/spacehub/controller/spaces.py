@@ -39,7 +39,7 @@ def space_facts(ctx: ControllerContext, space: Space) -> SpaceFacts:
         id=space.repo_id,
         name=space.repo.full_name,
         stage=Stage(space.stage),
-        private=space.repo.private,
+        private=space.repo.private and not space.protected,
         sdk=space.sdk,
         message=space.message or "",
         static_sha=space.running_sha if space.sdk == "static" and space.running_sha else "",

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -189,6 +189,8 @@ class Space(Base):
     hardware: Mapped[str] = mapped_column(String(32), default="cpu-basic")
     sleep_time: Mapped[int | None] = mapped_column(Integer)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # `protected` visibility: the app is open to everyone while the repository stays private.
+    protected: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     stage: Mapped[Stage] = mapped_column(StrEnumType(Stage, 24), default=Stage.NO_APP_FILE)
     message: Mapped[str | None] = mapped_column(Text)

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import ColumnElement, select
 
-from spacehub.controller.access import APP_LINK_SECONDS, app_link, can_write
+from spacehub.controller.access import APP_LINK_SECONDS, app_link, can_read, can_write
 from spacehub.controller.accounts import find_account
 from spacehub.controller.files import file_view, folder_view
 from spacehub.controller.listing import count_visible, listing_conditions, visible_repos
-from spacehub.controller.repos import get_readable_repo, open_git
+from spacehub.controller.repos import get_readable_repo, get_space_for_app, open_git
 from spacehub.controller.serializers import space_runtime
 from spacehub.controller.spaces import SDKS
 from spacehub.controller.viewer import find_split, layout
@@ -136,9 +136,14 @@ def gallery(
     )
 
 
-def space_context(browser: Browser, owner: str, name: str) -> dict[str, Any]:
-    """What every tab of a space's page shows: repo, card, runtime, app URL and the visitor's rights."""
-    repo = get_readable_repo(browser.session, browser.principal, RepoType.SPACE, owner, name)
+def space_context(browser: Browser, owner: str, name: str, *, app_only: bool = False) -> dict[str, Any]:
+    """What every tab of a space's page shows: repo, card, runtime, app URL and the visitor's
+    rights; `app_only` (the app's tab) also opens a protected space to those who may not read it."""
+    session, principal = browser.session, browser.principal
+    if app_only:
+        repo = get_space_for_app(session, principal, owner, name)
+    else:
+        repo = get_readable_repo(session, principal, RepoType.SPACE, owner, name)
     space = repo.space
     if space is None:
         raise RepoNotFound(f"Repository {owner}/{name} not found")
@@ -155,6 +160,7 @@ def space_context(browser: Browser, owner: str, name: str) -> dict[str, Any]:
         "runtime": space_runtime(ctx, space, host),
         "app_host": host,
         "can_write": can_write(browser.session, browser.principal, repo),
+        "can_read": can_read(browser.session, browser.principal, repo),
         "liked": liked,
     }
 
@@ -165,7 +171,7 @@ def signed_app_src(browser: Browser, context: dict[str, Any]) -> str:
     host = context["app_host"]
     repo = context["repo"]
     src = host if host.endswith("/") else host + "/"
-    if repo.private:
+    if repo.private and not context["space"].protected:
         token, _exp = app_link(browser.ctx.settings, browser.principal, repo, APP_LINK_SECONDS)
         src += f"?__sign={token}"
     return src
@@ -174,7 +180,7 @@ def signed_app_src(browser: Browser, context: dict[str, Any]) -> str:
 @router.get("/spaces/{owner}/{name}", response_class=HTMLResponse)
 def space_page(owner: str, name: str, browser: BrowserDep) -> Response:
     """A space's page, with its app in a frame (signed, so that private apps open)."""
-    context = space_context(browser, owner, name)
+    context = space_context(browser, owner, name, app_only=True)
     return browser.render("space.html", tab="app", app_src=signed_app_src(browser, context), **context)
 
 

@@ -21,7 +21,7 @@ from spacehub.controller.repos import (
 )
 from spacehub.controller.serializers import repo_info
 from spacehub.controller.space_repos import after_move, duplicate_space, remove_repo
-from spacehub.controller.space_settings import set_private
+from spacehub.controller.space_settings import set_private, set_visibility
 from spacehub.controller.spaces import publish, validate_sleep_time
 from spacehub.db.models import Repo, RepoType
 from spacehub.errors import BadRequest, Conflict, Forbidden, RevisionNotFound, Unsupported
@@ -71,8 +71,8 @@ class RepoDelete(BaseModel):
 def create(body: RepoCreate, request: Request, ctx: CtxDep, session: SessionDep, principal: UserDep) -> Any:
     """Create a model, dataset or space repository (empty; push or commit to it)."""
     repo_type = parse_repo_type(body.type)
-    if body.visibility == "protected":
-        raise BadRequest("`protected` visibility is not supported: use public or private")
+    if body.visibility == "protected" and repo_type != RepoType.SPACE:
+        raise BadRequest("only spaces can be protected (their app public, their repository private)")
     if body.hardware is not None and body.hardware not in ctx.flavors:
         raise BadRequest(f"unknown hardware {body.hardware!r}; see GET /api/spaces/hardware")
     private = body.visibility == "private" if body.visibility else bool(body.private)
@@ -101,7 +101,9 @@ def create(body: RepoCreate, request: Request, ctx: CtxDep, session: SessionDep,
             status_code=409,
             headers={"X-Error-Message": header_value(exc.message)},
         )
-    if repo.space is not None:
+    if body.visibility == "protected":
+        set_visibility(ctx, repo, "protected")
+    elif repo.space is not None:
         publish(ctx, repo.space)
     return RepoCreated(url=repo_url(base, repo), name=repo.full_name, id=repo.full_name)
 
@@ -226,16 +228,15 @@ def update_settings(
     session: SessionDep,
     principal: UserDep,
 ) -> dict[str, Any]:
-    """Make a repository public or private (`visibility` or the older `private`); gating is not offered."""
+    """Make a repository public, private or (a space) protected (`visibility`, or the older
+    `private`); gating is not offered."""
     repo = get_readable_repo(session, principal, type_plural.repo_type, owner, name)
     if not can_write(session, principal, repo):
         raise Forbidden(f"you may not change the settings of {repo.full_name}")
     if body.gated not in (None, False):
         raise Unsupported("gated repositories are not offered")
-    if body.visibility == "protected":
-        raise BadRequest("`protected` visibility is not supported: use public or private")
     if body.visibility is not None:
-        set_private(ctx, repo, body.visibility == "private")
+        set_visibility(ctx, repo, body.visibility)
     elif body.private is not None:
         set_private(ctx, repo, body.private)
     return {}

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from spacehub.controller.access import APP_LINK_SECONDS, app_link, can_write
 from spacehub.controller.context import ControllerContext
 from spacehub.controller.logs import follow_log, log_source
-from spacehub.controller.repos import get_readable_repo
+from spacehub.controller.repos import get_readable_repo, get_space_for_app
 from spacehub.controller.serializers import secrets_json, space_runtime, variables_json
 from spacehub.controller.space_settings import change_hardware, delete_environment, put_environment
 from spacehub.controller.spaces import pause, restart, set_sleep_time
@@ -51,6 +51,18 @@ def get_writable_space(owner: str, name: str, session: SessionDep, principal: Us
 
 
 ReadableSpace = Annotated[Space, Depends(get_readable_space)]
+
+
+def get_app_space(owner: str, name: str, session: SessionDep, principal: PrincipalDep) -> Space:
+    """The space named in the path, if the caller may open its app: may read it, or it is
+    protected (a dependency)."""
+    space = get_space_for_app(session, principal, owner, name).space
+    if space is None:
+        raise RepoNotFound(f"Repository {owner}/{name} not found")
+    return space
+
+
+AppSpace = Annotated[Space, Depends(get_app_space)]
 WritableSpace = Annotated[Space, Depends(get_writable_space)]
 
 
@@ -66,13 +78,13 @@ def hardware_flavors(ctx: CtxDep) -> list[dict[str, Any]]:
 
 
 @router.get("/api/spaces/{owner}/{name}/runtime", summary="Stage, hardware and sleep time of a space")
-def runtime(space: ReadableSpace, request: Request, ctx: CtxDep) -> dict[str, Any]:
+def runtime(space: AppSpace, request: Request, ctx: CtxDep) -> dict[str, Any]:
     """The space's stage, current and requested hardware, sleep time, running commit and app domain."""
     return runtime_of(ctx, space, request)
 
 
 @router.get("/api/spaces/{owner}/{name}/host", summary="The app's URL")
-def host(space: ReadableSpace, request: Request, ctx: CtxDep) -> dict[str, Any]:
+def host(space: AppSpace, request: Request, ctx: CtxDep) -> dict[str, Any]:
     """The URL of the space's app and its subdomain."""
     return {
         "host": space_app_url(ctx.settings, space, public_base_url(request)),
