@@ -33,18 +33,20 @@ configs:
 """
 
 
+def client_env(platform: Platform, token: str | None, home: str) -> dict[str, str]:
+    """The environment of a fresh interpreter that uses the platform as its Hub."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "SPACEHUB_"))}
+    env.update(HF_ENDPOINT=platform.url, HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_XET="1")
+    env["HF_HOME"] = str(platform.data_dir / home)
+    if token:
+        env["HF_TOKEN"] = token
+    return env
+
+
 def load(platform: Platform, call: str, token: str | None = None) -> dict[str, list[dict[str, object]]]:
     """Each split's rows (`rows` for one split) as the `datasets` call returns them, run in a
     fresh interpreter with HF_ENDPOINT set (the libraries read it at import)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "SPACEHUB_"))}
-    env.update(
-        HF_ENDPOINT=platform.url,
-        HF_HUB_DISABLE_TELEMETRY="1",
-        HF_HOME=str(platform.data_dir / "hf-datasets-home"),
-        HF_HUB_DISABLE_XET="1",
-    )
-    if token:
-        env["HF_TOKEN"] = token
+    env = client_env(platform, token, "hf-datasets-home")
     code = f"""
         import json
         import datasets
@@ -108,11 +110,7 @@ def test_load_dataset_reads_csv_jsonl_and_parquet_with_configs_and_splits(
     assert load(platform, f"load_dataset({table!r})", token=platform.admin_token) == {"train": rows}
     denied = subprocess.run(
         [sys.executable, "-c", f"import datasets; datasets.load_dataset({table!r})"],
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith(("HF_", "SPACEHUB_"))},
-            "HF_ENDPOINT": platform.url,
-            "HF_HOME": str(platform.data_dir / "hf-anonymous-home"),
-        },
+        env=client_env(platform, None, "hf-anonymous-home"),
         capture_output=True,
         text=True,
         timeout=300,
