@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0
 SHIPPED_TTL = 3600
 STALE_PASSES = 3
+# A container whose space has no record, and no word that it was removed, is kept this long:
+# Redis may have come back empty, before the controller published the records again.
+ORPHAN_GRACE_SECONDS = 60.0
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Monitor:
     stop_event: threading.Event = field(default_factory=threading.Event)
     _shippers: dict[str, threading.Thread] = field(default_factory=dict)
     _stale: dict[str, int] = field(default_factory=dict)
+    _orphaned_since: dict[str, float] = field(default_factory=dict)
     _disk: dict[str, int] = field(default_factory=dict)
     _tiers_seen: dict[str, str] = field(default_factory=dict)
     _cpu_samples: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -242,11 +246,17 @@ class Monitor:
                 and instance.state != InstanceState.EXITED
             )
         )
+        if record is not None:
+            self._orphaned_since.pop(instance.id, None)
         if wanted:
             self._stale.pop(instance.id, None)
             return
         passes = self._stale.get(instance.id, 0) + 1
         self._stale[instance.id] = passes
+        if record is None and not self.agent.routes.is_gone(instance.subdomain):
+            orphaned = self._orphaned_since.setdefault(instance.id, time.monotonic())
+            if time.monotonic() - orphaned < ORPHAN_GRACE_SECONDS:
+                return
         shipped = self.agent.redis.exists(self.agent.keys.shipped(instance.id))
         if passes >= STALE_PASSES and (shipped or instance.state != InstanceState.EXITED or passes > 10):
             log.info(
@@ -257,6 +267,7 @@ class Monitor:
             )
             self.agent.driver.stop(instance.id, timeout=10)
             self._stale.pop(instance.id, None)
+            self._orphaned_since.pop(instance.id, None)
 
     # Run logs -----------------------------------------------------------------------------------
 

@@ -26,6 +26,10 @@ class Keys:
         """Hash describing one space for the proxy: stage, visibility, upstream."""
         return self._key("space", subdomain)
 
+    def gone(self, subdomain: str) -> str:
+        """Set for a while once a space is removed, so that agents tell removal from Redis loss."""
+        return self._key("gone", subdomain)
+
     @property
     def space_changes(self) -> str:
         """Pub/sub channel: the subdomain whose record changed ("*" for all)."""

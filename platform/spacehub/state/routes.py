@@ -257,12 +257,18 @@ class RouteTable:
         return removed
 
     def remove_space(self, subdomain: str) -> None:
-        """Delete a space's record and tell the proxies."""
+        """Delete a space's record, leave word that it is gone (for its agents, an hour), and tell
+        the proxies."""
         pipe = self.redis.pipeline()
         pipe.delete(self.keys.space(subdomain))
         pipe.srem(self.keys.spaces, subdomain)
+        pipe.set(self.keys.gone(subdomain), "1", ex=3600)
         pipe.publish(self.keys.space_changes, subdomain)
         pipe.execute()
+
+    def is_gone(self, subdomain: str) -> bool:
+        """Whether the space at `subdomain` was removed lately (not merely missing from Redis)."""
+        return bool(self.redis.exists(self.keys.gone(subdomain)))
 
     def get(self, subdomain: str) -> SpaceRecord | None:
         """The record of the space at `subdomain`, if any."""
