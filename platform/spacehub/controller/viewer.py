@@ -26,7 +26,7 @@ FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".p
 SPLIT_WORDS = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
                "dev": "validation", "test": "test", "testing": "test", "eval": "test"}  # fmt: skip
 SPLIT_ORDER = ("train", "validation", "test")
-MAX_SPLIT_BYTES = 200 * 1024 * 1024  # larger splits wait for a Parquet conversion the viewer lacks
+MAX_SPLIT_BYTES = 100 * 1024 * 1024  # larger splits wait for a Parquet conversion the viewer lacks
 MAX_PAGE = 100
 Layout = dict[str, dict[str, list[str]]]  # config -> split -> data files
 
@@ -88,7 +88,7 @@ def _read(path: str, content: bytes) -> pa.Table:
     return pa_json.read_json(source)
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=4)  # whole tables: a few splits at a time
 def read_split(repo_path: str, sha: str, files: tuple[str, ...]) -> pa.Table:
     """The rows of a split's files at commit `sha`, as one table (cached per commit)."""
     git = GitRepo(Path(repo_path))
