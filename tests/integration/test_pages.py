@@ -325,6 +325,27 @@ def test_a_dataset_page_shows_its_rows_a_page_at_a_time(platform: Platform, admi
         assert "w0" in text_of(anonymous.get(f"/datasets/{repo}/viewer").text)
 
 
+def test_a_model_page_shows_its_task_and_the_spaces_that_use_it(platform: Platform) -> None:
+    api = HfApi(endpoint=platform.url, token=platform.admin_token)
+    model = api.create_repo("m-" + secrets.token_hex(3)).repo_id
+    api.upload_file(
+        path_or_fileobj=b"---\npipeline_tag: text-classification\nlibrary_name: transformers\n---\n# M\n",
+        path_in_repo="README.md",
+        repo_id=model,
+    )
+    users, hidden = (
+        platform.create_space("uses-" + secrets.token_hex(3), hardware=QUEUED_FLAVOR) for _ in "ab"
+    )
+    front = f"---\ntitle: Classifier demo\nsdk: gradio\nmodels:\n- {model.upper()}\n---\n"
+    platform.push(users, {"README.md": front, "app.py": "x"})
+    platform.push(hidden, {"README.md": front.replace("Classifier demo", "Secret demo"), "app.py": "x"})
+    api.update_repo_settings(hidden, repo_type="space", private=True)
+    with PageClient(platform.url) as visitor:
+        page = text_of(visitor.get(f"/{model}").text)
+    assert "text-classification" in page and "transformers" in page
+    assert "Spaces using this model" in page and "Classifier demo" in page and "Secret demo" not in page
+
+
 def test_pages_and_the_api_answer_errors_in_their_own_language(platform: Platform) -> None:
     with PageClient(platform.url) as client:
         page = client.get("/spaces/nobody/nothing")

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 
 from spacehub.controller.access import APP_LINK_SECONDS, app_link, can_read, can_write
 from spacehub.controller.accounts import find_account
@@ -243,6 +243,18 @@ def viewer_context(browser: Browser, repo: Repo, config: str, split: str, offset
     return context
 
 
+def spaces_using(browser: Browser, repo: Repo, limit: int = 24) -> list[Repo]:
+    """The spaces the visitor may see that name `repo` in their front matter (`models:` or
+    `datasets:`), most liked first."""
+    conditions = listing_conditions(browser.session, browser.principal, RepoType.SPACE)
+    assert conditions is not None  # no author given
+    field = "models" if repo.type == RepoType.MODEL else "datasets"
+    named = func.lower(func.coalesce(Repo.card[field].as_string(), ""))
+    conditions.append(named.contains(f'"{repo.full_name.lower()}"', autoescape=True))
+    query = select(Repo).where(*conditions).order_by(Repo.likes.desc(), Repo.id.desc()).limit(limit)
+    return list(browser.session.scalars(query))
+
+
 def _repo_routes(prefix: str, type: RepoType) -> None:
     def base(browser: Browser, owner: str, name: str) -> dict[str, Any]:
         repo = get_readable_repo(browser.session, browser.principal, type, owner, name)
@@ -257,8 +269,9 @@ def _repo_routes(prefix: str, type: RepoType) -> None:
     @router.get(f"{prefix}/{{owner}}/{{name}}", response_class=HTMLResponse, name=f"{type.value}_page")
     def repo_page(owner: str, name: str, browser: BrowserDep) -> Response:
         context = base(browser, owner, name)
+        used_by = spaces_using(browser, context["repo"])
         return browser.render(
-            "repo.html", tab="card", **context, **files_context(browser, context["repo"], "")
+            "repo.html", tab="card", used_by=used_by, **context, **files_context(browser, context["repo"], "")
         )
 
     if type == RepoType.DATASET:
