@@ -22,19 +22,22 @@ ERRORS = {
     "409": "Conflict: the name is taken, or the branch moved on",
     "413": "Payload too large",
 }
-CONFLICTS = ("/api/repos/create", "/api/repos/move", "/duplicate", "/commit/")
+CONFLICTS = ("/api/repos/create", "/api/repos/move", "/duplicate", "/commit/", "/discussions/")
+GIT_SUFFIXES = ("/info/refs", "/git-upload-pack", "/git-receive-pack")  # git's errors are plain text
+NAMED_IN_BODY = ("/api/repos/delete", "/api/repos/move")  # the repository they name may not exist
+VIEWER = "/viewer/"  # names its dataset in the query; a split too large for it is a 413
 
 
 def errors_of(path: str, method: str) -> list[str]:
     """The error statuses an operation can answer with."""
     codes = ["400", "401"]
-    if method != "get" or path.startswith("/api/admin"):
+    if method != "get" or path.startswith("/api/admin") or path.endswith(GIT_SUFFIXES):
         codes.append("403")
-    if "{" in path:
+    if "{" in path or path.startswith(VIEWER) or path in NAMED_IN_BODY:
         codes.append("404")
     if any(marker in path for marker in CONFLICTS):
         codes.append("409")
-    if "/commit/" in path:
+    if "/commit/" in path or path.startswith(VIEWER):
         codes.append("413")
     return codes
 
@@ -53,12 +56,14 @@ def install_schema(app: FastAPI) -> None:
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
         error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        git_error = {"text/plain": {"schema": {"type": "string"}}}
         for path, operations in schema.get("paths", {}).items():
+            content = git_error if path.endswith(GIT_SUFFIXES) else error
             for method, operation in operations.items():
                 responses = operation.setdefault("responses", {})
                 responses.pop("422", None)
                 for code in errors_of(path, method):
-                    responses.setdefault(code, {"description": ERRORS[code], "content": error})
+                    responses.setdefault(code, {"description": ERRORS[code], "content": content})
         app.openapi_schema = schema
         return schema
 
