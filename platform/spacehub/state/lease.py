@@ -55,8 +55,3 @@ class Lease:
         """Give the lease up, if this process holds it, so that a peer takes over at once."""
         script = self.redis.register_script(_RELEASE)
         script(keys=[self.keys.lease(self.role)], args=[self.holder])
-
-    def current_holder(self) -> str | None:
-        """Who holds the lease now, if anyone."""
-        value = self.redis.get(self.keys.lease(self.role))
-        return value.decode() if isinstance(value, bytes) else value
