@@ -164,7 +164,6 @@ def open_discussion(
     description: Any,
     *,
     pull_request: bool = False,
-    status: str | None = None,
 ) -> Discussion:
     """Open discussion (or pull request, its ref starting at the target branch's head) number N+1."""
     _participant(session, principal, repo)
@@ -176,7 +175,7 @@ def open_discussion(
         title=title,
         author=principal.account,
         is_pull_request=pull_request,
-        status=status or ("draft" if pull_request else "open"),
+        status="draft" if pull_request else "open",  # a pull request opens with its first commit
         target_branch=DEFAULT_BRANCH if pull_request else None,
     )
     session.add(discussion)
