@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from spacehub.controller.access import can_read, can_write
 from spacehub.controller.accounts import Principal
@@ -105,7 +105,10 @@ def list_discussions(
     if author:
         query = query.where(Discussion.author.has(name=author))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    found = session.scalars(query.order_by(Discussion.num.desc()).offset(page * PAGE_SIZE).limit(PAGE_SIZE))
+    page_query = query.order_by(Discussion.num.desc()).offset(page * PAGE_SIZE).limit(PAGE_SIZE)
+    found = session.scalars(
+        page_query.options(selectinload(Discussion.events), joinedload(Discussion.author))
+    )
     closed = session.scalar(
         select(func.count()).where(Discussion.repo_id == repo.id, Discussion.status != "open")
     )
@@ -221,10 +224,15 @@ def edit_comment(
     return event
 
 
-def _may_moderate(session: Session, principal: Principal, discussion: Discussion) -> None:
-    _participant(session, principal, discussion.repo)
+def may_moderate(session: Session, principal: Principal, discussion: Discussion) -> bool:
+    """Whether `principal` may close, reopen or rename the discussion: its author, or a writer."""
     own = principal.account is not None and discussion.author_id == principal.account.id
-    if not own and not can_write(session, principal, discussion.repo):
+    return own or can_write(session, principal, discussion.repo)
+
+
+def _moderating(session: Session, principal: Principal, discussion: Discussion) -> None:
+    _participant(session, principal, discussion.repo)
+    if not may_moderate(session, principal, discussion):
         raise Forbidden("only the discussion's author or the repository's writers may change it")
 
 
@@ -232,7 +240,7 @@ def change_status(
     session: Session, principal: Principal, discussion: Discussion, status: Any, note: Any = None
 ) -> DiscussionEvent:
     """Close or reopen, with an optional comment first."""
-    _may_moderate(session, principal, discussion)
+    _moderating(session, principal, discussion)
     if status not in STATUSES:
         raise BadRequest("status must be open or closed")
     if discussion.status == "merged":
@@ -245,7 +253,7 @@ def change_status(
 
 def rename(session: Session, principal: Principal, discussion: Discussion, title: Any) -> DiscussionEvent:
     """Give the discussion a new title."""
-    _may_moderate(session, principal, discussion)
+    _moderating(session, principal, discussion)
     new = _text(title, "the title", MAX_TITLE)
     old, discussion.title = discussion.title, new
     return _add(session, discussion, principal, "title-change", {"from": old, "to": new})

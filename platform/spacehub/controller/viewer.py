@@ -19,6 +19,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
+from spacehub.db.models import Repo
 from spacehub.errors import NotFound, PayloadTooLarge
 from spacehub.repos.git import GitRepo
 
@@ -163,9 +164,31 @@ class Split:
         return self.rows(offset, length, found)
 
 
-def find_split(git: GitRepo, sha: str, dataset: str, card: dict[str, Any], config: str, split: str) -> Split:
-    """One split of the dataset at `sha`, read; NotFound for a config or split it does not have."""
-    files = layout(card, [entry.path for entry in git.files(sha)]).get(config, {}).get(split)
-    if not files:
-        raise NotFound(f"the dataset {dataset} has no split {split!r} in config {config!r}")
-    return Split(dataset, config, split, read_split(str(git.path), sha, tuple(files)))
+@dataclass
+class DatasetAtHead:
+    """A dataset repository at its head, listed once: its commit (None when empty) and its configs'
+    splits' files."""
+
+    name: str
+    git: GitRepo
+    sha: str | None
+    layout: Layout
+
+    @classmethod
+    def of(cls, git: GitRepo, repo: Repo) -> DatasetAtHead:
+        """The repository's head and what the viewer reads there."""
+        sha = git.head()
+        found = layout(repo.card or {}, [e.path for e in git.files(sha)]) if sha else {}
+        return cls(repo.full_name, git, sha, found)
+
+    def split(self, config: str, split: str) -> Split:
+        """One split, read; NotFound for a config or split the dataset does not have."""
+        files = self.layout.get(config, {}).get(split)
+        if not files or self.sha is None:
+            raise NotFound(f"the dataset {self.name} has no split {split!r} in config {config!r}")
+        return Split(self.name, config, split, read_split(str(self.git.path), self.sha, tuple(files)))
+
+    def original_bytes(self, files: list[str]) -> int:
+        """The size of these files at the head, as stored in the repository."""
+        entries = [self.git.entry(self.sha, f) for f in files] if self.sha else []
+        return sum(e.size for e in entries if e is not None)

@@ -18,7 +18,7 @@ from spacehub.controller.listing import count_visible, listing_conditions, visib
 from spacehub.controller.repos import get_readable_repo, get_space_for_app, open_git
 from spacehub.controller.serializers import space_runtime
 from spacehub.controller.spaces import SDKS
-from spacehub.controller.viewer import find_split, layout
+from spacehub.controller.viewer import DatasetAtHead
 from spacehub.db.models import Account, AccountKind, Like, Membership, Repo, RepoType
 from spacehub.errors import RepoNotFound, SpacehubError
 from spacehub.http.urls import public_base_url, space_app_url
@@ -224,20 +224,16 @@ def space_file(owner: str, name: str, tail: str, browser: BrowserDep) -> Respons
 
 def viewer_context(browser: Browser, repo: Repo, config: str, split: str, offset: int) -> dict[str, Any]:
     """A page of a dataset's rows: the chosen split (else the first), from `offset`."""
-    git = open_git(browser.ctx.settings, repo)
-    sha = git.head()
-    found = layout(repo.card or {}, [e.path for e in git.files(sha)]) if sha else {}
-    splits = [{"config": c, "split": s} for c, by_split in found.items() for s in by_split]
-    if not splits or sha is None:
+    dataset = DatasetAtHead.of(open_git(browser.ctx.settings, repo), repo)
+    splits = [{"config": c, "split": s} for c, by_split in dataset.layout.items() for s in by_split]
+    if not splits:
         return {"splits": []}
     if {"config": config, "split": split} not in splits:
         config, split = splits[0]["config"], splits[0]["split"]
     context: dict[str, Any] = {"splits": splits, "config": config, "split": split, "offset": offset}
     context["page_size"] = VIEWER_PAGE
     try:
-        context["page"] = find_split(git, sha, repo.full_name, repo.card or {}, config, split).rows(
-            offset, VIEWER_PAGE
-        )
+        context["page"] = dataset.split(config, split).rows(offset, VIEWER_PAGE)
     except SpacehubError as exc:
         context["error"] = str(exc)
     return context

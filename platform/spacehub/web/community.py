@@ -64,8 +64,7 @@ def _routes(type: RepoType) -> None:
         context = repo_context(browser, type, owner, name)
         found = discussions.find_discussion(browser.session, context["repo"], num)
         details = discussions.details_json(browser.ctx, found, with_diff=found.is_pull_request)
-        account = browser.account
-        moderate = context["can_write"] or (account is not None and found.author_id == account.id)
+        moderate = discussions.may_moderate(browser.session, browser.principal, found)
         return browser.render(
             "discussion.html", tab="community", discussion=details, may_moderate=moderate, **context
         )

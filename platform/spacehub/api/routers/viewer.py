@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from spacehub.controller.accounts import Principal
 from spacehub.controller.context import ControllerContext
 from spacehub.controller.repos import get_readable_repo, open_git
-from spacehub.controller.viewer import MAX_PAGE, Split, find_split, layout
+from spacehub.controller.viewer import MAX_PAGE, DatasetAtHead, Split
 from spacehub.db.models import Repo, RepoType
 from spacehub.errors import BadRequest
 from spacehub.http.deps import CtxDep, PrincipalDep, SessionDep
@@ -27,34 +27,31 @@ def _dataset(session: Session, principal: Principal, dataset: str) -> Repo:
     return get_readable_repo(session, principal, RepoType.DATASET, owner, name)
 
 
+def _open(ctx: ControllerContext, session: Session, principal: Principal, dataset: str) -> DatasetAtHead:
+    repo = _dataset(session, principal, dataset)
+    return DatasetAtHead.of(open_git(ctx.settings, repo), repo)
+
+
 def _split(
     ctx: ControllerContext, session: Session, principal: Principal, dataset: str, config: str, split: str
 ) -> Split:
-    repo = _dataset(session, principal, dataset)
-    git = open_git(ctx.settings, repo)
-    sha = git.head()
-    if sha is None:
+    found = _open(ctx, session, principal, dataset)
+    if found.sha is None:
         raise BadRequest(f"the dataset {dataset} is empty")
-    return find_split(git, sha, dataset, repo.card or {}, config, split)
-
-
-def _layout(ctx: ControllerContext, repo: Repo) -> dict[str, dict[str, list[str]]]:
-    git = open_git(ctx.settings, repo)
-    sha = git.head()
-    return layout(repo.card or {}, [e.path for e in git.files(sha)]) if sha else {}
+    return found.split(config, split)
 
 
 @router.get("/is-valid", summary="Whether the viewer can show a dataset")
 def is_valid(dataset: str, ctx: CtxDep, session: SessionDep, principal: PrincipalDep) -> dict[str, bool]:
     """Whether the dataset has files the viewer reads (preview, viewer and search go together)."""
-    readable = bool(_layout(ctx, _dataset(session, principal, dataset)))
+    readable = bool(_open(ctx, session, principal, dataset).layout)
     return {"preview": readable, "viewer": readable, "search": readable, "filter": False, "statistics": False}
 
 
 @router.get("/splits", summary="A dataset's configs and splits")
 def splits(dataset: str, ctx: CtxDep, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
     """Every config and split of the dataset, from its card's `configs` or its files' names."""
-    found = _layout(ctx, _dataset(session, principal, dataset))
+    found = _open(ctx, session, principal, dataset).layout
     listed = [
         {"dataset": dataset, "config": c, "split": s} for c, by_split in found.items() for s in by_split
     ]
@@ -112,15 +109,12 @@ def search(
 @router.get("/size", summary="A dataset's size in rows and bytes")
 def size(dataset: str, ctx: CtxDep, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
     """Rows and bytes of the dataset, of each config and of each split."""
-    repo = _dataset(session, principal, dataset)
-    git = open_git(ctx.settings, repo)
-    sha = git.head()
-    found = _layout(ctx, repo)
+    dataset_at = _open(ctx, session, principal, dataset)
     split_sizes = []
-    for config, by_split in found.items():
+    for config, by_split in dataset_at.layout.items():
         for split_name, files in by_split.items():
-            table = find_split(git, sha or "", dataset, repo.card or {}, config, split_name).table
-            original = sum(e.size for f in files if (e := git.entry(sha or "", f)) is not None)
+            table = dataset_at.split(config, split_name).table
+            original = dataset_at.original_bytes(files)
             split_sizes.append(
                 {
                     "dataset": dataset,
@@ -142,7 +136,7 @@ def size(dataset: str, ctx: CtxDep, session: SessionDep, principal: PrincipalDep
             "config": config,
             **{k: sum(s[k] for s in split_sizes if s["config"] == config) for k in total},
         }
-        for config in found
+        for config in dataset_at.layout
     ]
     return {
         "size": {"dataset": {"dataset": dataset, **total}, "configs": configs, "splits": split_sizes},
