@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import docker
@@ -16,15 +17,19 @@ import redis
 from tests.utils.platform import Platform
 from tests.utils.waiting import wait_until
 
-SLOW_DOCKERFILE = {
-    "README.md": "---\nsdk: docker\napp_port: 8080\n---\n",
-    "Dockerfile": """FROM python:3.11-slim
-RUN sleep 15 && echo built > /built
+
+def slow_dockerfile() -> dict[str, str]:
+    """A space whose build takes 15 s, every time: a fresh nonce keeps Docker's layer cache (of an
+    earlier run on the same engine) from finishing it before the test sees it."""
+    return {
+        "README.md": "---\nsdk: docker\napp_port: 8080\n---\n",
+        "Dockerfile": f"""FROM python:3.11-slim
+RUN echo {uuid.uuid4().hex} && sleep 15 && echo built > /built
 RUN useradd -m -u 1000 user
 USER user
 CMD ["python", "-m", "http.server", "8080"]
 """,
-}
+    }
 
 
 def children_of(pid: int) -> list[int]:
@@ -52,9 +57,14 @@ def parent_of(pid: int) -> int:
 
 def test_a_build_whose_job_process_is_killed_is_retried(platform: Platform, space_name: str) -> None:
     space = platform.create_space(space_name, sdk="docker")
-    platform.push(space, SLOW_DOCKERFILE)
+    platform.push(space, slow_dockerfile())
     tag_part = f"spacehub/app-{platform.instance_id()}-{platform.info(space)['_id']}:"
-    builder = wait_until(lambda: build_process(tag_part), timeout=300, what="the build to start")
+    builder = wait_until(
+        lambda: build_process(tag_part),
+        timeout=300,
+        what="the build to start",
+        last=lambda: (platform.runtime(space), platform.logs(space, "build", read_timeout=1)[-2000:]),
+    )
     os.kill(parent_of(builder), signal.SIGKILL)  # the work horse running the job
 
     runtime = platform.wait_stage(space, "RUNNING", timeout=600)
