@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spacehub import __version__
-from spacehub.api.routers import admin, discussions, files, git, internal, repos, spaces, users, viewer
+from spacehub.api.routers import admin, discussions, files, git, internal, oauth, repos, spaces, users, viewer
 from spacehub.config import Settings
 from spacehub.controller.accounts import ensure_admin
 from spacehub.controller.context import ControllerContext
@@ -32,6 +32,7 @@ from spacehub.web import admin as web_admin
 from spacehub.web import browse as web_browse
 from spacehub.web import community as web_community
 from spacehub.web import manage as web_manage
+from spacehub.web import oauth as web_oauth
 from spacehub.web.deps import error_page
 from spacehub.web.render import STATIC_DIR
 
@@ -119,7 +120,7 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    routers = (users, repos, spaces, files, discussions, admin, internal, git, viewer)
+    routers = (users, repos, spaces, files, discussions, admin, internal, git, viewer, oauth)
     api_routes = [
         route for module in routers for route in module.router.routes if isinstance(route, APIRoute)
     ]
@@ -136,7 +137,7 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # The pages come last: their catch-all paths (/{user}, /{owner}/{name} for models) must not
     # shadow any API or git route.
-    for web_module in (web_account, web_manage, web_admin, web_community, web_browse):
+    for web_module in (web_account, web_oauth, web_manage, web_admin, web_community, web_browse):
         app.include_router(web_module.router)
 
     return app

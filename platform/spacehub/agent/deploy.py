@@ -197,6 +197,7 @@ def app_environment(
     flavor = spec.flavor
     env = {**spec.variables, **spec.secrets}
     env.update(
+        SYSTEM="spaces",  # as on the Hub: Gradio, for one, turns on its Spaces behaviour (OAuth) by it
         SPACE_ID=spec.space_name,
         SPACE_AUTHOR_NAME=spec.owner,
         SPACE_REPO_NAME=spec.repo_name,
@@ -210,6 +211,17 @@ def app_environment(
         NO_PROXY="localhost,127.0.0.1,::1",
         no_proxy="localhost,127.0.0.1,::1",
     )
+    if spec.oauth is not None:
+        env.update(
+            OAUTH_CLIENT_ID=spec.oauth.client_id,
+            OAUTH_CLIENT_SECRET=spec.oauth.client_secret,
+            OAUTH_SCOPES=spec.oauth.scopes,
+            OPENID_PROVIDER_URL=agent.hub_url_for_apps,
+        )
+        if urlsplit(spec.app_url).scheme != "https":
+            # Gradio builds its sign-in callback as https://SPACE_HOST/login/callback (always https,
+            # as on the Hub); without SPACE_HOST it uses the address the visitor came by.
+            del env["SPACE_HOST"]
     if gpus:
         env.update(NVIDIA_VISIBLE_DEVICES=",".join(gpus), CUDA_VISIBLE_DEVICES=",".join(gpus))
     if spec.sdk == "gradio":

@@ -31,6 +31,15 @@ log = logging.getLogger(__name__)
 # The Debian release whose python3 is each version, for hosts without a registry.
 BOOTSTRAP_SUITES = {"3.9": "bullseye", "3.11": "bookworm", "3.13": "trixie"}
 SDK_PACKAGES = {"gradio": "gradio", "streamlit": "streamlit"}
+# Installed with the SDK, as on the Hub: Gradio's "Sign in" (gr.LoginButton) needs its `oauth` extra.
+SDK_EXTRAS = {"gradio": "[oauth]", "streamlit": ""}
+
+
+def sdk_requirement(sdk: str, version: str, *, extras: bool = True) -> str:
+    """The pip requirement of `sdk` at `version`; without `extras`, as a constraints file takes it."""
+    return f"{SDK_PACKAGES[sdk]}{SDK_EXTRAS[sdk] if extras else ''}=={version}"
+
+
 PYTHON_IMAGE = re.compile(
     r"^(?:docker\.io/)?(?:library/)?python:(?P<minor>3\.\d+)(?:\.\d+)?(?:-slim)?(?:-(?:bookworm|bullseye|trixie))?$"
 )
@@ -112,7 +121,9 @@ class Runtimes:
         base = (
             self.ensure_torch(torch, minor, log_writer) if torch else self.ensure_runtime(minor, log_writer)
         )
-        tag = sdk_tag(sdk, sdk_version, minor, definition_hash(self._definition("sdk"), base), torch_label)
+        requirement = sdk_requirement(sdk, sdk_version)
+        definition = definition_hash(self._definition("sdk"), base, requirement)
+        tag = sdk_tag(sdk, sdk_version, minor, definition, torch_label)
         if self.has_image(tag):
             return tag
         with self._locked(tag):
@@ -125,7 +136,8 @@ class Runtimes:
                     log_writer,
                     build_args={
                         "BASE": base,
-                        "SDK_REQUIREMENT": f"{SDK_PACKAGES[sdk]}=={sdk_version}",
+                        "SDK_REQUIREMENT": requirement,
+                        "SDK_CONSTRAINT": sdk_requirement(sdk, sdk_version, extras=False),
                         **self.pip_build_args(),
                     },
                     timeout=self.settings.build_timeout,

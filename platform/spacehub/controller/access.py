@@ -27,7 +27,9 @@ def may_act_as(session: Session, principal: Principal, owner: Account, *, write:
 
 def can_read(session: Session, principal: Principal, repo: Repo) -> bool:
     """Whether `principal` may see `repo` (public, or theirs or their organization's)."""
-    return not repo.private or may_act_as(session, principal, repo.owner, write=False)
+    return not repo.private or (
+        principal.can_read_private and may_act_as(session, principal, repo.owner, write=False)
+    )
 
 
 def can_write(session: Session, principal: Principal, repo: Repo) -> bool:

@@ -9,7 +9,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -47,16 +47,28 @@ class Principal:
     role: TokenRole = TokenRole.READ
     internal: bool = False
     token_id: int | None = None
+    # The OAuth scopes of a token issued to an app; None for every other credential.
+    scopes: frozenset[str] | None = None
 
     @property
     def can_write(self) -> bool:
-        """Whether the caller may change things: the platform itself, or a write token."""
+        """Whether the caller may change things: the platform itself, or a write token (an app's
+        token only with the `write-repos` scope)."""
+        if self.scopes is not None and "write-repos" not in self.scopes:
+            return False
         return self.internal or self.role == TokenRole.WRITE
 
     @property
+    def can_read_private(self) -> bool:
+        """Whether the caller may read the private repositories its account may: every credential
+        but an app's token without `read-repos` or `write-repos`."""
+        return self.scopes is None or bool(self.scopes & {"read-repos", "write-repos"})
+
+    @property
     def is_admin(self) -> bool:
-        """Whether the caller has administrator rights: the platform itself, or an admin account."""
-        return self.internal or (self.account is not None and self.account.is_admin)
+        """Whether the caller has administrator rights: the platform itself, or an admin account
+        (never through a token issued to an app)."""
+        return self.internal or (self.account is not None and self.account.is_admin and self.scopes is None)
 
     @property
     def name(self) -> str | None:
@@ -122,12 +134,29 @@ def create_account(
     return account
 
 
-def issue_token(session: Session, account: Account, name: str, role: TokenRole) -> tuple[Token, str]:
-    """A new token for `account`; the plaintext is returned once and never stored."""
+def issue_token(
+    session: Session,
+    account: Account,
+    name: str,
+    role: TokenRole,
+    *,
+    scopes: str | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[Token, str]:
+    """A new token for `account` (limited to OAuth `scopes` and ending at `expires_at`, for one
+    issued to an app); the plaintext is returned once and never stored."""
     if account.kind != AccountKind.USER:
         raise BadRequest("tokens belong to users, not organizations")
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(30)
-    token = Token(account=account, name=name, role=role, digest=digest(plaintext), hint=plaintext[-4:])
+    token = Token(
+        account=account,
+        name=name,
+        role=role,
+        digest=digest(plaintext),
+        hint=plaintext[-4:],
+        scopes=scopes,
+        expires_at=expires_at,
+    )
     session.add(token)
     session.flush()
     return token, plaintext
@@ -175,9 +204,12 @@ def authenticate(session: Session, token_value: str) -> Principal | None:
     if token is None or token.revoked_at is not None or token.account.disabled:
         return None
     now = utcnow()
+    if token.expires_at is not None and token.expires_at <= now:
+        return None
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
         token.last_used_at = now
-    return Principal(account=token.account, role=TokenRole(token.role), token_id=token.id)
+    scopes = frozenset(token.scopes.split()) if token.scopes is not None else None
+    return Principal(account=token.account, role=TokenRole(token.role), token_id=token.id, scopes=scopes)
 
 
 def is_member(session: Session, org: Account, user: Account, *, write: bool = False) -> bool:

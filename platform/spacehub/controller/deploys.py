@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 
 from spacehub.addresses import app_root_path, app_url
 from spacehub.controller.context import ControllerContext
+from spacehub.controller.oauth import app_scopes, client_id_for, client_secret_for
 from spacehub.controller.repos import open_git
 from spacehub.controller.spaces import check_commit
-from spacehub.db.models import Build, Space, SpaceSecret, SpaceVariable
+from spacehub.db.models import Build, Repo, Space, SpaceSecret, SpaceVariable
 from spacehub.errors import Conflict, NotFound
-from spacehub.queue.spec import DeploySpec
+from spacehub.queue.spec import DeploySpec, OAuthClient
 
 
 def build_and_space(session: Session, build_id: int) -> tuple[Build, Space]:
@@ -62,6 +63,17 @@ def deploy_spec(ctx: ControllerContext, session: Session, build_id: int) -> Depl
             s.key: ctx.vault.open(s.value)
             for s in session.scalars(select(SpaceSecret).where(SpaceSecret.space_id == space.repo_id))
         },
+        oauth=oauth_client(ctx, repo, app.config.hf_oauth_scopes) if app.config.hf_oauth else None,
+    )
+
+
+def oauth_client(ctx: ControllerContext, repo: Repo, extra_scopes: object) -> OAuthClient:
+    """The credentials of a space that signs its visitors in with the hub (`hf_oauth: true`)."""
+    client_id = client_id_for(repo)
+    return OAuthClient(
+        client_id=client_id,
+        client_secret=client_secret_for(ctx, client_id),
+        scopes=" ".join(app_scopes(extra_scopes)),
     )
 
 

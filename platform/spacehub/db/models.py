@@ -143,6 +143,10 @@ class Token(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+    # Tokens issued to apps through "Sign in with the hub" (OAuth) are limited to the scopes the
+    # user granted and expire; the user's own tokens have neither.
+    scopes: Mapped[str | None] = mapped_column(String(300))
+    expires_at: Mapped[datetime | None] = mapped_column()
 
     account: Mapped[Account] = relationship(back_populates="tokens")
 
@@ -307,3 +311,24 @@ class DiscussionEvent(Base):
     author: Mapped[Account | None] = relationship()
 
     __table_args__ = (NEVER_REUSE_IDS,)
+
+
+class OAuthConsent(Base):
+    """A user's consent that an app (an OAuth client) may sign them in with a set of scopes."""
+
+    __tablename__ = "oauth_consents"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scopes: Mapped[str] = mapped_column(String(300), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SigningKey(Base):
+    """The hub's key for signing OpenID Connect ID tokens: a private JWK, sealed like space secrets."""
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sealed_jwk: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

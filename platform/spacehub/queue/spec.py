@@ -10,6 +10,14 @@ from pydantic import BaseModel
 from spacehub.queue.flavors import Flavor
 
 
+class OAuthClient(BaseModel):
+    """A space's credentials for signing its visitors in with the hub (`hf_oauth: true`)."""
+
+    client_id: str
+    client_secret: str
+    scopes: str
+
+
 class DeploySpec(BaseModel):
     build_id: int
     space_id: int
@@ -31,6 +39,7 @@ class DeploySpec(BaseModel):
     preload_from_hub: list[str] = []
     variables: dict[str, str] = {}
     secrets: dict[str, str] = {}
+    oauth: OAuthClient | None = None
 
     @property
     def owner(self) -> str:

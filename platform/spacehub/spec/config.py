@@ -11,6 +11,8 @@ from spacehub.spec.frontmatter import FrontMatter, FrontMatterError, parse_front
 
 Sdk = Literal["gradio", "streamlit", "docker", "static"]
 SDKS: tuple[str, ...] = get_args(Sdk)
+# What `hf_oauth_scopes` may add to `openid profile` (the Hub's list).
+OAuthScope = Literal["email", "read-repos", "write-repos", "manage-repos", "inference-api", "read-billing"]
 Color = Literal["red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"]
 COLORS: tuple[str, ...] = get_args(Color)
 
@@ -102,6 +104,9 @@ class SpaceConfig(BaseModel):
     custom_headers: dict[str, str] | None = None
     preload_from_hub: list[str] | None = None
     hf_oauth: bool | None = None
+    hf_oauth_scopes: list[OAuthScope] | None = None
+    hf_oauth_expiration_minutes: int | None = Field(None, ge=30, le=43200)
+    hf_oauth_authorized_org: str | list[str] | None = None
     app_build_command: str | None = None
     duplicated_from: str | None = None
 

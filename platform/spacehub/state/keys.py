@@ -35,6 +35,10 @@ class Keys:
         """Pub/sub channel: the subdomain whose record changed ("*" for all)."""
         return self._key("space-changes")
 
+    def oauth_code(self, code: str) -> str:
+        """An OAuth authorization code's grant (client, user, scopes), until it is used or expires."""
+        return self._key("oauth-code", code)
+
     def lease(self, role: str) -> str:
         """The holder of a singleton role among controllers (e.g. the reconciler), with its expiry."""
         return self._key("lease", role)

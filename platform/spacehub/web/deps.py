@@ -138,6 +138,7 @@ class Browser:
             else:
                 response.delete_cookie(name)
         response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Frame-Options", "DENY")  # no page of the hub in another's frame
         return response
 
 

@@ -35,7 +35,7 @@ from spacehub.agent.drivers.base import (
 from spacehub.agent.drivers.cgroups import process_group_usage
 from spacehub.build.errors import BuildFailed
 from spacehub.build.logsink import LogSink
-from spacehub.build.runtimes import SDK_PACKAGES, python_minor
+from spacehub.build.runtimes import SDK_PACKAGES, definition_hash, python_minor, sdk_requirement
 from spacehub.queue.spec import DeploySpec
 
 log = logging.getLogger(__name__)
@@ -145,16 +145,17 @@ class ProcessDriver(RuntimeDriver):
             if spec.sdk == "gradio"
             else self.settings.default_streamlit_version
         )
-        runtime = self.root / "runtimes" / f"py{minor}-{spec.sdk}-{version}"
+        requirement = sdk_requirement(spec.sdk, version)
+        runtime = self.root / "runtimes" / f"py{minor}-{spec.sdk}-{version}-{definition_hash(requirement)}"
         constraint = runtime / "constraints.txt"
         if not (runtime / "ready").exists():
             log_writer.write(f"==> Installing {spec.sdk} {version} for Python {minor} (once per host)")
             shutil.rmtree(runtime, ignore_errors=True)
             subprocess.run([sys.executable, "-m", "venv", str(runtime / "venv")], check=True)
-            constraint.write_text(f"{SDK_PACKAGES[spec.sdk]}=={version}\n")
+            constraint.write_text(sdk_requirement(spec.sdk, version, extras=False) + "\n")
             self._pip(
                 runtime / "venv",
-                ["install", f"{SDK_PACKAGES[spec.sdk]}=={version}", "huggingface_hub"],
+                ["install", requirement, "huggingface_hub"],
                 log_writer,
             )
             (runtime / "ready").touch()
