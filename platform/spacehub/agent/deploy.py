@@ -197,7 +197,6 @@ def app_environment(
     flavor = spec.flavor
     env = {**spec.variables, **spec.secrets}
     env.update(
-        SYSTEM="spaces",  # as on the Hub: Gradio, for one, turns on its Spaces behaviour (OAuth) by it
         SPACE_ID=spec.space_name,
         SPACE_AUTHOR_NAME=spec.owner,
         SPACE_REPO_NAME=spec.repo_name,
@@ -217,6 +216,10 @@ def app_environment(
             OAUTH_CLIENT_SECRET=spec.oauth.client_secret,
             OAUTH_SCOPES=spec.oauth.scopes,
             OPENID_PROVIDER_URL=agent.hub_url_for_apps,
+            # Gradio signs in with the provider only "on Spaces" (else it mocks a user). Its Spaces
+            # mode also looks for HF's `spaces` package for hot reloading, which is not installed
+            # (it would serve code reloads on 0.0.0.0:7887): it logs that once and runs on.
+            SYSTEM="spaces",
         )
         if urlsplit(spec.app_url).scheme != "https":
             # Gradio builds its sign-in callback as https://SPACE_HOST/login/callback (always https,

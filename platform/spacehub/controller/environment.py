@@ -17,7 +17,7 @@ MAX_VALUE = 64 * 1024
 # Set by the platform for every app; a space cannot redefine them.
 RESERVED = frozenset({
     "SPACE_ID", "SPACE_HOST", "SPACE_AUTHOR_NAME", "SPACE_REPO_NAME", "SPACE_TITLE", "SPACE_CREATOR_USER_ID",
-    "CPU_CORES", "MEMORY", "ACCELERATOR", "HF_ENDPOINT", "SYSTEM",
+    "CPU_CORES", "MEMORY", "ACCELERATOR", "HF_ENDPOINT",
 })  # fmt: skip
 
 
