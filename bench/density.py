@@ -117,6 +117,13 @@ class Bench:
             base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60, trust_env=False
         )
         self.api = HfApi(endpoint=self.url, token=self.token)
+        # One client for every timed request (making one costs tens of ms, its TLS context alone),
+        # with a new connection each time, as a visitor's first request has.
+        self.probe = httpx.Client(
+            timeout=httpx.Timeout(10, read=600),
+            limits=httpx.Limits(max_keepalive_connections=0),
+            trust_env=False,
+        )
         self.docker = docker.from_env()
 
     def stop(self) -> None:
@@ -172,18 +179,26 @@ class Bench:
         """Seconds to the first byte of an API request (held while the app wakes) through the edge."""
         app = urlsplit(self.http.get(f"/api/spaces/{space}").json()["host"])
         started = time.perf_counter()
-        with httpx.stream(
+        with self.probe.stream(
             "GET",
-            f"http://127.0.0.1:{self.port}{PROBE}",  # resolving *.localhost would add tens of ms
+            f"http://127.0.0.1:{self.port}{PROBE}",  # as the app's host, without resolving it
             headers={"Accept": "application/json", "Host": app.netloc},
-            timeout=httpx.Timeout(10, read=600),
-            trust_env=False,
         ) as response:
             next(response.iter_raw())
             elapsed = time.perf_counter() - started
             if response.status_code != 200:
                 raise SystemExit(f"{space} answered {response.status_code}")
         return elapsed
+
+    def direct_first_byte(self, space: str) -> float:
+        """Seconds to the first byte of the same request straight to the app's container (no edge)."""
+        subdomain = self.http.get(f"/api/spaces/{space}").json()["subdomain"]
+        (container,) = self.docker.containers.list(filters={"label": f"spacehub.subdomain={subdomain}"})
+        address = next(iter(container.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+        started = time.perf_counter()
+        with self.probe.stream("GET", f"http://{address}:7860{PROBE}") as response:
+            next(response.iter_raw())
+            return time.perf_counter() - started
 
 
 def wake_figures(label: str, samples: list[float], target: str) -> None:
@@ -236,6 +251,7 @@ def run(bench: Bench) -> None:
     frozen = [bench.first_byte(space) for space in sample]
     serving_per_app, serving_apps = serving_cpu_per_app(bench)
     serving = [bench.first_byte(space) for space in sample]
+    direct = [bench.direct_first_byte(space) for space in sample]
 
     flavor = load_flavors()["cpu-basic"]
     cores = os.cpu_count() or 1
@@ -266,9 +282,15 @@ def run(bench: Bench) -> None:
     )
 
     say(f"== wake: first byte of a held request ({PROBE}) through the edge")
+    wake_figures("serving, straight to the app (no edge)", direct, "-")
     wake_figures("serving (no wake)", serving, "-")
     wake_figures("frozen", frozen, "p50 <= 50 ms")
     say("  checkpointed                                not available: see README, 'Idle tiers' (CRIU)")
+    wait_for(  # a mostly idle host again, as before the sample was woken
+        lambda: all(r.get("tier") == "frozen" for r in bench.runtimes(running).values()),
+        600,
+        "the woken spaces to freeze again",
+    )
     asleep = sample[: max(1, WAKES // 4)]
     sleeping = [sleep_then_wake(bench, space) for space in asleep]
     wake_figures("sleeping (its host starts the container)", sleeping, "p50 <= 3 s")
