@@ -27,6 +27,18 @@ def test_predict_and_stream_through_the_proxy(platform: Platform, gradio_space: 
     assert job.result() == "tick 3"
 
 
+def test_gradio_client_works_at_a_custom_domain(platform: Platform, gradio_space: str) -> None:
+    domain = f"demo.{gradio_space.split('/')[1]}.localhost"  # *.localhost resolves here
+    with platform.client() as client:
+        client.put(f"/api/spaces/{gradio_space}/custom-domain", json={"domain": domain}).raise_for_status()
+        try:
+            assert Client(f"http://{domain}:{platform.port}", verbose=False).predict(
+                "hi", api_name="/echo"
+            ) == ("v1:hi")
+        finally:
+            client.delete(f"/api/spaces/{gradio_space}/custom-domain").raise_for_status()
+
+
 def test_the_app_sees_the_platform_environment(platform: Platform, gradio_space: str) -> None:
     client = Client(platform.app_url(gradio_space), verbose=False)
     env = client.predict("", api_name="/env")

@@ -50,6 +50,7 @@ def space_facts(ctx: ControllerContext, space: Space) -> SpaceFacts:
         sleep_after=effective_sleep_time(ctx, space),
         headers=(space.repo.card or {}).get("custom_headers") or {},
         embeddable=not (space.repo.card or {}).get("disable_embedding"),
+        domain=space.custom_domain if space.custom_domain and not space.repo.private else "",
     )
 
 

@@ -195,6 +195,8 @@ class Space(Base):
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     # `protected` visibility: the app is open to everyone while the repository stays private.
     protected: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The owner's own domain for the app (lowercase), served beside its subdomain.
+    custom_domain: Mapped[str | None] = mapped_column(String(253), unique=True)
 
     stage: Mapped[Stage] = mapped_column(StrEnumType(Stage, 24), default=Stage.NO_APP_FILE)
     message: Mapped[str | None] = mapped_column(Text)

@@ -83,6 +83,7 @@ class DataPath:
             )
         self.process: asyncio.subprocess.Process | None = None
         self.entries: dict[str, str] = {}
+        self.domains: dict[str, str] = {}  # subdomain -> the custom domain its entries include
         self._lock = asyncio.Lock()
 
     def host_of(self, subdomain: str) -> str:
@@ -173,9 +174,11 @@ backend visits
     async def start(self, records: dict[str, SpaceRecord]) -> None:
         """Write the configuration and the map for `records`, start HAProxy, and wait for it."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.entries = {
-            self.host_of(s): upstream for s, r in records.items() if (upstream := fast_path_upstream(r))
-        }
+        self.domains = {}
+        wanted: dict[str, str | None] = {}
+        for subdomain, record in records.items():
+            wanted.update(self._entries_of(subdomain, record))
+        self.entries = {host: upstream for host, upstream in wanted.items() if upstream}
         self.map_file.write_text(
             "".join(f"{host} {upstream}\n" for host, upstream in sorted(self.entries.items()))
         )
@@ -221,15 +224,31 @@ backend visits
 
     async def apply(self, records: dict[str, SpaceRecord | None]) -> None:
         """Make the map say of these spaces what their records say (None: the space is gone)."""
-        await self._set_entries(
-            {self.host_of(s): fast_path_upstream(r) if r is not None else None for s, r in records.items()}
-        )
+        wanted: dict[str, str | None] = {}
+        for subdomain, record in records.items():
+            wanted.update(self._entries_of(subdomain, record))
+        await self._set_entries(wanted)
 
     async def apply_all(self, records: dict[str, SpaceRecord]) -> None:
         """Make the whole map equal to the route table (after the route cache reloaded it all)."""
-        wanted: dict[str, str | None] = {self.host_of(s): fast_path_upstream(r) for s, r in records.items()}
+        wanted: dict[str, str | None] = {}
+        for subdomain, record in records.items():
+            wanted.update(self._entries_of(subdomain, record))
         gone: dict[str, str | None] = {host: None for host in self.entries if host not in wanted}
         await self._set_entries(gone | wanted)
+
+    def _entries_of(self, subdomain: str, record: SpaceRecord | None) -> dict[str, str | None]:
+        """The map entries of one space: its app host and its custom domain (None: no entry; a
+        custom domain it had before loses its entry)."""
+        upstream = fast_path_upstream(record) if record is not None else None
+        entries: dict[str, str | None] = {self.host_of(subdomain): upstream}
+        previous = self.domains.pop(subdomain, "")
+        if previous:
+            entries[previous] = None
+        if record is not None and record.domain:
+            entries[record.domain] = upstream
+            self.domains[subdomain] = record.domain
+        return entries
 
     async def _set_entries(self, wanted: dict[str, str | None]) -> None:
         """Add, change or remove map entries (upstream None: no entry), by as few runtime commands

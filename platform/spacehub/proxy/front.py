@@ -68,8 +68,10 @@ class HaproxyFront:
         task.add_done_callback(self.tasks.discard)
 
     def record_for_host(self, host: str) -> SpaceRecord | None:
-        """The space an app host (without port) names."""
-        return self.routes.lookup(host[: -len(self.apps_suffix)]) if host.endswith(self.apps_suffix) else None
+        """The space an app host (without port) names: its subdomain, or its custom domain."""
+        if host.endswith(self.apps_suffix):
+            return self.routes.lookup(host[: -len(self.apps_suffix)])
+        return self.routes.lookup_domain(host)
 
     def message_seen(self, record: SpaceRecord) -> None:
         """A visitor sent a message through the relay."""

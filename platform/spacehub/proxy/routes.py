@@ -29,6 +29,7 @@ class RouteCache:
         self.keys = keys
         self.by_subdomain: dict[str, SpaceRecord] = {}
         self.by_name: dict[str, str] = {}
+        self.by_domain: dict[str, str] = {}
         self.ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Condition()
@@ -40,6 +41,11 @@ class RouteCache:
     def lookup(self, subdomain: str) -> SpaceRecord | None:
         """The route record of the space at `subdomain` (case-insensitive), if any."""
         return self.by_subdomain.get(subdomain.lower())
+
+    def lookup_domain(self, host: str) -> SpaceRecord | None:
+        """The route record of the space whose custom domain `host` is, if any."""
+        subdomain = self.by_domain.get(host.lower())
+        return self.by_subdomain.get(subdomain) if subdomain else None
 
     def lookup_name(self, owner: str, name: str) -> SpaceRecord | None:
         """The route record of the space `owner/name` (case-insensitive), if any."""
@@ -115,6 +121,7 @@ class RouteCache:
                 fresh[subdomain] = record
         self.by_subdomain = fresh
         self.by_name = {record.name.lower(): sub for sub, record in fresh.items()}
+        self.by_domain = {record.domain: sub for sub, record in fresh.items() if record.domain}
         for listener in self.listeners:
             await listener(None)
 
@@ -129,9 +136,13 @@ class RouteCache:
             previous = self.by_subdomain.pop(subdomain, None)
             if previous is not None:
                 self.by_name.pop(previous.name.lower(), None)
+                if self.by_domain.get(previous.domain) == subdomain:
+                    del self.by_domain[previous.domain]
             if record is not None:
                 self.by_subdomain[subdomain] = record
                 self.by_name[record.name.lower()] = subdomain
+                if record.domain:
+                    self.by_domain[record.domain] = subdomain
         for listener in self.listeners:
             await listener(subdomains)
         async with self._changed:

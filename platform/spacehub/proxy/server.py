@@ -98,6 +98,8 @@ class EdgeProxy:
         """The app this request is for, or None for the hub."""
         if self.settings.routing == "subdomain":
             host = hostname(request.host)
+            if (custom := self.routes.lookup_domain(host)) is not None:
+                return AppRequest(custom, request.raw_path, "")
             if host.endswith(self.apps_suffix):
                 return AppRequest(self.routes.lookup(host[: -len(self.apps_suffix)]), request.raw_path, "")
             return None

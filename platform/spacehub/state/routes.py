@@ -79,6 +79,7 @@ class SpaceRecord:
     sleep_after: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     embeddable: bool = True
+    domain: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -107,6 +108,7 @@ class SpaceRecord:
             sleep_after=_seconds(data.pop("sleep_after", "")),
             headers=json.loads(data.pop("headers", "") or "{}"),
             embeddable=data.pop("embeddable", "1") != "0",
+            domain=data.pop("domain", ""),
             extra=data,
         )
 
@@ -137,7 +139,8 @@ class SpaceFacts:
     restore a lost route); `freeze_after` and `sleep_after` are the idle times (seconds, None:
     never) after which its agent freezes it or puts it to sleep; `headers` are the owner's
     `custom_headers`, which the edge adds to every answer of the app; an app that is not
-    `embeddable` (`disable_embedding`) may be framed by the hub's own pages only."""
+    `embeddable` (`disable_embedding`) may be framed by the hub's own pages only; `domain` is the
+    owner's custom domain, which the edge serves the app at too."""
 
     subdomain: str
     id: int
@@ -154,6 +157,7 @@ class SpaceFacts:
     sleep_after: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     embeddable: bool = True
+    domain: str = ""
 
     def to_hash(self) -> dict[str, str]:
         """The fields as the route table stores them."""
@@ -172,6 +176,7 @@ class SpaceFacts:
             "sleep_after": "" if self.sleep_after is None else str(self.sleep_after),
             "headers": json.dumps(self.headers, sort_keys=True),
             "embeddable": "1" if self.embeddable else "0",
+            "domain": self.domain,
         }
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
+from spacehub.controller.domains import domain_status, remove_custom_domain, set_custom_domain
 from spacehub.controller.repos import create_repo
 from spacehub.controller.serializers import secrets_json, variables_json
 from spacehub.controller.space_repos import create_from_starter, duplicate_space, remove_repo, starters
@@ -136,9 +137,11 @@ def settings_page(owner: str, name: str, browser: BrowserDep) -> Response:
         return browser.redirect(f"/login?next=/spaces/{owner}/{name}/settings")
     context = writable(browser, owner, name)
     space: Space = context["space"]
+    domain = domain_status(browser.ctx, space.custom_domain) if space.custom_domain else None
     return browser.render(
         "space_settings.html",
         tab="settings",
+        domain=domain,
         flavors=list(browser.ctx.flavors.values()),
         secrets=secrets_json(browser.session, space),
         variables=variables_json(browser.session, space),
@@ -187,6 +190,16 @@ def set_visibility(browser: Browser, space: Space, form: dict[str, Any]) -> str:
     """Make the space public or private, as the form says."""
     set_private(browser.ctx, space.repo, form.get("visibility") == "private")
     return f"The space is now {'private' if space.repo.private else 'public'}."
+
+
+def set_domain(browser: Browser, space: Space, form: dict[str, Any]) -> str:
+    """Serve the app at the form's custom domain too, or at none when it is empty."""
+    domain = str(form.get("domain", "")).strip()
+    if not domain:
+        remove_custom_domain(browser.ctx, space)
+        return "The custom domain is removed."
+    status = set_custom_domain(browser.ctx, browser.session, space, domain)
+    return f"The app is served at {status.domain} too. {status.message}."
 
 
 def environment_setter(kind: str, what: str) -> Setting:
@@ -242,6 +255,7 @@ SETTINGS: dict[str, Setting] = {
     "hardware": set_hardware,
     "sleep": set_sleep,
     "visibility": set_visibility,
+    "domain": set_domain,
     "secrets": environment_setter("secrets", "Secret"),
     "variables": environment_setter("variables", "Variable"),
     "secrets/delete": environment_remover("secrets"),

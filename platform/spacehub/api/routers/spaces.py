@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -14,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from spacehub.controller.access import APP_LINK_SECONDS, app_link, can_write
 from spacehub.controller.context import ControllerContext
+from spacehub.controller.domains import domain_status, remove_custom_domain, set_custom_domain
 from spacehub.controller.logs import follow_log, log_source
 from spacehub.controller.repos import get_readable_repo, get_space_for_app
 from spacehub.controller.serializers import secrets_json, space_runtime, variables_json
@@ -119,6 +121,47 @@ def sleep_time(body: SleepTimeRequest, space: WritableSpace, request: Request, c
     """Set how long the space may go without visitors before it sleeps (-1: never); returns its runtime."""
     set_sleep_time(ctx, space, body.seconds)
     return runtime_of(ctx, space, request)
+
+
+class CustomDomainRequest(BaseModel):
+    domain: str
+
+
+class CustomDomain(BaseModel):
+    """A space's custom domain: `READY` once it resolves to the hub, `PENDING` (and why) before."""
+
+    domain: str | None
+    stage: Literal["PENDING", "READY"] | None
+    message: str | None
+
+
+@router.get(
+    "/api/spaces/{owner}/{name}/custom-domain", response_model=CustomDomain, summary="The app's custom domain"
+)
+def get_custom_domain(space: ReadableSpace, ctx: CtxDep) -> CustomDomain:
+    """The domain the app is served at besides its subdomain, and whether it reaches the hub yet."""
+    if space.custom_domain is None:
+        return CustomDomain(domain=None, stage=None, message=None)
+    return CustomDomain(**asdict(domain_status(ctx, space.custom_domain)))
+
+
+@router.put(
+    "/api/spaces/{owner}/{name}/custom-domain",
+    response_model=CustomDomain,
+    summary="Serve the app at a domain",
+)
+def put_custom_domain(
+    body: CustomDomainRequest, space: WritableSpace, ctx: CtxDep, session: SessionDep
+) -> CustomDomain:
+    """Serve the app at `domain` too (public and protected spaces, subdomain routing); 409 when
+    another space has it. It stays `PENDING` until the domain resolves to the hub."""
+    return CustomDomain(**asdict(set_custom_domain(ctx, session, space, body.domain)))
+
+
+@router.delete("/api/spaces/{owner}/{name}/custom-domain", status_code=204, summary="Drop the custom domain")
+def delete_custom_domain(space: WritableSpace, ctx: CtxDep) -> None:
+    """Stop serving the app at its custom domain."""
+    remove_custom_domain(ctx, space)
 
 
 @router.post("/api/spaces/{owner}/{name}/pause", summary="Stop the app until restarted")
