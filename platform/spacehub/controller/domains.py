@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -18,6 +19,8 @@ from spacehub.db.models import Space
 from spacehub.errors import BadRequest, Conflict
 
 LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+LOOKUP_SECONDS = 3
+_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="domain-lookup")
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,10 @@ def domain_status(ctx: ControllerContext, domain: str) -> DomainStatus:
 
 
 def addresses(host: str) -> set[str]:
-    """The IP addresses `host` resolves to here (none when it does not resolve)."""
+    """The IP addresses `host` resolves to here (none when it does not resolve within a few
+    seconds: a resolver that does not answer must not hold the request)."""
+    lookup = _RESOLVER.submit(socket.getaddrinfo, host, None)
     try:
-        return {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
-    except (OSError, UnicodeError):
+        return {str(info[4][0]) for info in lookup.result(timeout=LOOKUP_SECONDS)}
+    except (OSError, UnicodeError, TimeoutError):
         return set()
