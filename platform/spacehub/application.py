@@ -16,7 +16,19 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spacehub import __version__
-from spacehub.api.routers import admin, discussions, files, git, internal, oauth, repos, spaces, users, viewer
+from spacehub.api.routers import (
+    admin,
+    discussions,
+    files,
+    git,
+    internal,
+    oauth,
+    parquet,
+    repos,
+    spaces,
+    users,
+    viewer,
+)
 from spacehub.config import Settings
 from spacehub.controller.accounts import ensure_admin
 from spacehub.controller.context import ControllerContext
@@ -120,7 +132,7 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    routers = (users, repos, spaces, files, discussions, admin, internal, git, viewer, oauth)
+    routers = (users, repos, spaces, files, discussions, admin, internal, git, viewer, parquet, oauth)
     api_routes = [
         route for module in routers for route in module.router.routes if isinstance(route, APIRoute)
     ]

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from huggingface_hub import CommitOperationAdd, HfApi
 
 from tests.utils.platform import Platform
+from tests.utils.waiting import wait_until
 
 CARD = """---
 configs:
@@ -169,3 +170,63 @@ def test_the_viewer_api_pages_searches_and_sizes_a_dataset(platform: Platform, s
             ).status_code
             == 400
         )
+
+
+def test_a_pushed_dataset_is_converted_to_parquet(platform: Platform, space_name: str) -> None:
+    api = HfApi(endpoint=platform.url, token=platform.admin_token)
+    repo = api.create_repo(f"{space_name}-convert", repo_type="dataset").repo_id
+    api.create_commit(
+        repo,
+        repo_type="dataset",
+        commit_message="data",
+        operations=[
+            CommitOperationAdd("README.md", CARD.encode()),
+            CommitOperationAdd("data/train.csv", b"text,label\nhello,1\nbye,0\n"),
+            CommitOperationAdd("data/test.csv", b"text,label\nagain,1\n"),
+        ],
+    )
+    converts = wait_until(
+        lambda: api.list_repo_refs(repo, repo_type="dataset").converts, timeout=60, what="the conversion"
+    )
+    assert [(c.name, c.ref) for c in converts] == [("parquet", "refs/convert/parquet")]
+    with platform.client() as client:
+        listed = client.get(f"/api/datasets/{repo}/parquet").json()
+        assert {config: sorted(splits) for config, splits in listed.items()} == {
+            "default": ["test", "train"],
+            "small": ["train"],
+        }
+        (url,) = listed["default"]["train"]
+        assert url == f"{platform.url}/api/datasets/{repo}/parquet/default/train/0.parquet"
+        assert client.get(f"/api/datasets/{repo}/parquet/default/train").json() == [url]
+        assert client.get(f"/api/datasets/{repo}/parquet/nope").status_code == 404
+        downloaded = client.get(url.removeprefix(platform.url), follow_redirects=True)
+        assert pq.read_table(io.BytesIO(downloaded.content)).to_pylist() == [
+            {"text": "hello", "label": 1},
+            {"text": "bye", "label": 0},
+        ]
+        viewer = client.get("/viewer/parquet", params={"dataset": repo}).json()["parquet_files"]
+        assert sorted((f["config"], f["split"], f["filename"]) for f in viewer) == [
+            ("default", "test", "0000.parquet"),
+            ("default", "train", "0000.parquet"),
+            ("small", "train", "0000.parquet"),
+        ]
+    assert load(platform, f"load_dataset({repo!r}, revision='refs/convert/parquet', data_dir='default')") == {
+        "train": [{"text": "hello", "label": 1}, {"text": "bye", "label": 0}],
+        "test": [{"text": "again", "label": 1}],
+    }
+
+    # A new push is converted again; the conversion keeps its history, each naming its source.
+    before = converts[0].target_commit
+    head = api.upload_file(
+        path_or_fileobj=b"text,label\nonly,2\n",
+        path_in_repo="data/test.csv",
+        repo_id=repo,
+        repo_type="dataset",
+    ).oid
+    wait_until(
+        lambda: api.list_repo_refs(repo, repo_type="dataset").converts[0].target_commit != before,
+        timeout=60,
+        what="the new conversion",
+    )
+    converted = api.list_repo_commits(repo, repo_type="dataset", revision="refs/convert/parquet")
+    assert len(converted) == 2 and head in converted[0].message

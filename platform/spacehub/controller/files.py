@@ -17,6 +17,7 @@ from spacehub.controller.access import can_write
 from spacehub.controller.accounts import Principal
 from spacehub.controller.context import ControllerContext
 from spacehub.controller.discussions import open_discussion, pr_ref, record_commit
+from spacehub.controller.parquet import PARQUET_REF
 from spacehub.controller.repos import get_readable_repo, git_path, open_git
 from spacehub.controller.serializers import iso
 from spacehub.controller.spaces import handle_push
@@ -174,7 +175,10 @@ def refs(git: GitRepo) -> dict[str, Any]:
     return {
         "branches": listing(git.branches(), "heads"),
         "tags": listing(git.tags(), "tags"),
-        "converts": [],
+        "converts": [
+            {"name": "parquet", "ref": PARQUET_REF, "targetCommit": sha}
+            for sha in filter(None, [git.resolve(PARQUET_REF)])
+        ],
         "pullRequests": [],
     }
 

@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session, object_session
 
 from spacehub.controller.context import ControllerContext
 from spacehub.controller.logs import close_build_log, persist_build_log
+from spacehub.controller.parquet import convert_soon
 from spacehub.controller.repos import (
     open_git,
 )
-from spacehub.db.models import Build, BuildStatus, Repo, Space, utcnow
+from spacehub.db.models import Build, BuildStatus, Repo, RepoType, Space, utcnow
 from spacehub.db.session import after_commit, before_commit
 from spacehub.errors import BadRequest, Conflict
 from spacehub.queue.scheduling import cancel_job, enqueue_deploy, job_id_for_build, requeue_deploy
@@ -156,6 +157,8 @@ def handle_push(ctx: ControllerContext, session: Session, repo: Repo) -> Build |
     space = repo.space
     if space is None:
         refresh_card(ctx, repo, head)
+        if repo.type == RepoType.DATASET and head is not None:
+            after_commit(session, lambda: convert_soon(ctx, repo.id))
         return None
     if head is None or head == space.desired_sha:
         return None

@@ -289,6 +289,21 @@ def merge_refs(repo: GitRepo, source_ref: str, target_ref: str, message: str, au
     return merged
 
 
+def replace_tree(repo: GitRepo, ref: str, files: dict[str, bytes], message: str, author: Author) -> str:
+    """Commit exactly `files` at `ref` (made when missing), on top of its previous commit; returns
+    the new head (the old one when nothing changed). A concurrent update of `ref` raises GitError."""
+    plan = CommitPlan(summary=message)
+    for path, content in files.items():
+        plan.added[clean_path(path)] = write_blob(repo, [content], 1 << 40)
+    head = repo.resolve(ref)
+    tree = _write_tree(repo, None, plan)
+    if head is not None and tree == repo.run("rev-parse", f"{head}^{{tree}}").decode().strip():
+        return head
+    commit = _commit_tree(repo, tree, head, plan.message, author)
+    repo.run("update-ref", ref, commit, head or ZERO_SHA)
+    return commit
+
+
 def commit_files(
     repo: GitRepo,
     files: dict[str, bytes],

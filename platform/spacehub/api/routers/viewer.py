@@ -4,17 +4,20 @@ Face's dataset viewer (`/is-valid`, `/splits`, `/first-rows`, `/rows`, `/search`
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
 from spacehub.controller.accounts import Principal
 from spacehub.controller.context import ControllerContext
+from spacehub.controller.parquet import PARQUET_REF, parquet_files
 from spacehub.controller.repos import get_readable_repo, open_git
 from spacehub.controller.viewer import MAX_PAGE, DatasetAtHead, Split
 from spacehub.db.models import Repo, RepoType
 from spacehub.errors import BadRequest
 from spacehub.http.deps import CtxDep, PrincipalDep, SessionDep
+from spacehub.http.urls import public_base_url
 
 router = APIRouter(prefix="/viewer", tags=["dataset viewer"])
 FIRST_ROWS = 100
@@ -104,6 +107,27 @@ def search(
 ) -> dict[str, Any]:
     """A page of the rows whose text columns contain `query`, ignoring case."""
     return _split(ctx, session, principal, dataset, config, split).search(query, offset, length)
+
+
+@router.get("/parquet", summary="A dataset's Parquet files")
+def parquet(
+    dataset: str, request: Request, ctx: CtxDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """Each split's Parquet file at `refs/convert/parquet` (converted first if needed)."""
+    repo = _dataset(session, principal, dataset)
+    base = f"{public_base_url(request)}/datasets/{repo.full_name}/resolve/{quote(PARQUET_REF, safe='')}"
+    files = [
+        {
+            "dataset": dataset,
+            "config": file.config,
+            "split": file.split,
+            "url": f"{base}/{quote(file.path)}",
+            "filename": file.path.rsplit("/", 1)[-1],
+            "size": file.size,
+        }
+        for file in parquet_files(ctx, repo)
+    ]
+    return {"parquet_files": files, "pending": [], "failed": [], "partial": False}
 
 
 @router.get("/size", summary="A dataset's size in rows and bytes")
