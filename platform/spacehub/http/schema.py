@@ -22,7 +22,14 @@ ERRORS = {
     "409": "Conflict: the name is taken, or the branch moved on",
     "413": "Payload too large",
 }
-CONFLICTS = ("/api/repos/create", "/api/repos/move", "/duplicate", "/commit/", "/discussions/")
+CONFLICTS = (
+    "/api/repos/create",
+    "/api/repos/move",
+    "/duplicate",
+    "/commit/",
+    "/discussions/",
+    "/custom-domain",
+)
 GIT_SUFFIXES = ("/info/refs", "/git-upload-pack", "/git-receive-pack")  # git's errors are plain text
 NAMED_IN_BODY = ("/api/repos/delete", "/api/repos/move")  # the repository they name may not exist
 VIEWER = "/viewer/"  # names its dataset in the query; a split too large for it is a 413

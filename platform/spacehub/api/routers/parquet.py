@@ -83,7 +83,13 @@ def one_split(
     return urls
 
 
-@router.get("/{config}/{split}/{index}.parquet", summary="One Parquet file", response_class=RedirectResponse)
+@router.get(
+    "/{config}/{split}/{index}.parquet",
+    summary="One Parquet file",
+    response_class=RedirectResponse,
+    status_code=302,
+    responses={302: {"description": "The file at refs/convert/parquet (Location)"}},
+)
 def one_file(
     owner: str,
     name: str,
