@@ -68,11 +68,8 @@ def parquet_bytes(rows: list[dict[str, object]]) -> bytes:
     return buffer.getvalue()
 
 
-def test_load_dataset_reads_csv_jsonl_and_parquet_with_configs_and_splits(
-    platform: Platform, space_name: str
-) -> None:
-    api = HfApi(endpoint=platform.url, token=platform.admin_token)
-    repo = api.create_repo(f"{space_name}-data", repo_type="dataset").repo_id
+def commit_carded_data(api: HfApi, repo: str) -> None:
+    """The CARD's two configs' files: train has two rows, test one."""
     api.create_commit(
         repo,
         repo_type="dataset",
@@ -83,6 +80,14 @@ def test_load_dataset_reads_csv_jsonl_and_parquet_with_configs_and_splits(
             CommitOperationAdd("data/test.csv", b"text,label\nagain,1\n"),
         ],
     )
+
+
+def test_load_dataset_reads_csv_jsonl_and_parquet_with_configs_and_splits(
+    platform: Platform, space_name: str
+) -> None:
+    api = HfApi(endpoint=platform.url, token=platform.admin_token)
+    repo = api.create_repo(f"{space_name}-data", repo_type="dataset").repo_id
+    commit_carded_data(api, repo)
     assert load(platform, f"load_dataset({repo!r})") == {
         "train": [{"text": "hello", "label": 1}, {"text": "bye", "label": 0}],
         "test": [{"text": "again", "label": 1}],
@@ -175,16 +180,7 @@ def test_the_viewer_api_pages_searches_and_sizes_a_dataset(platform: Platform, s
 def test_a_pushed_dataset_is_converted_to_parquet(platform: Platform, space_name: str) -> None:
     api = HfApi(endpoint=platform.url, token=platform.admin_token)
     repo = api.create_repo(f"{space_name}-convert", repo_type="dataset").repo_id
-    api.create_commit(
-        repo,
-        repo_type="dataset",
-        commit_message="data",
-        operations=[
-            CommitOperationAdd("README.md", CARD.encode()),
-            CommitOperationAdd("data/train.csv", b"text,label\nhello,1\nbye,0\n"),
-            CommitOperationAdd("data/test.csv", b"text,label\nagain,1\n"),
-        ],
-    )
+    commit_carded_data(api, repo)
     converts = wait_until(
         lambda: api.list_repo_refs(repo, repo_type="dataset").converts, timeout=60, what="the conversion"
     )

@@ -46,6 +46,12 @@ def signed_in(platform: Platform, make_user) -> tuple[Any, PageClient]:
     return user, pages
 
 
+def private_model_of(platform: Platform, user: Any) -> str:
+    """A new private model of `user`'s."""
+    api = HfApi(endpoint=platform.url, token=user.token)
+    return str(api.create_repo(f"{user.name}/notes-{secrets.token_hex(3)}", private=True).repo_id)
+
+
 def authorize(pages: PageClient, url: str, decision: str | None = "allow") -> httpx.Response:
     """Open an authorization URL in the signed-in browser; on the consent page, answer it."""
     parts = urlsplit(url)
@@ -75,11 +81,7 @@ def app_client(platform: Platform, space: str, oauth: dict[str, Any]) -> tuple[O
 
 def test_an_app_signs_a_user_in_with_the_scopes_it_declared(platform: Platform, make_user) -> None:
     user, pages = signed_in(platform, make_user)
-    private_model = (
-        HfApi(endpoint=platform.url, token=user.token)
-        .create_repo(f"{user.name}/notes-{secrets.token_hex(3)}", private=True)
-        .repo_id
-    )
+    private_model = private_model_of(platform, user)
     space, oauth = oauth_space(platform, "hf_oauth_scopes:\n  - read-repos\n  - email\n")
     assert oauth["scopes"] == "openid profile read-repos email"
     client, metadata = app_client(platform, space, oauth)
@@ -125,11 +127,7 @@ def test_an_app_signs_a_user_in_with_the_scopes_it_declared(platform: Platform, 
 
 def test_a_token_without_repo_scopes_reads_public_things_only(platform: Platform, make_user) -> None:
     user, pages = signed_in(platform, make_user)
-    private_model = (
-        HfApi(endpoint=platform.url, token=user.token)
-        .create_repo(f"{user.name}/secret-{secrets.token_hex(3)}", private=True)
-        .repo_id
-    )
+    private_model = private_model_of(platform, user)
     space, oauth = oauth_space(platform)
     assert oauth["scopes"] == "openid profile"
     client, metadata = app_client(platform, space, oauth)
