@@ -141,6 +141,22 @@ def test_a_token_without_repo_scopes_reads_public_things_only(platform: Platform
         api.model_info(private_model)
 
 
+def test_a_write_repos_token_writes_and_is_no_password(platform: Platform, make_user) -> None:
+    user, pages = signed_in(platform, make_user)
+    private_model = private_model_of(platform, user)
+    space, oauth = oauth_space(platform, "hf_oauth_scopes:\n  - write-repos\n")
+    client, metadata = app_client(platform, space, oauth)
+    url, _state = client.create_authorization_url(metadata["authorization_endpoint"], nonce="n")
+    token = client.fetch_token(
+        metadata["token_endpoint"], authorization_response=authorize(pages, url).headers["location"]
+    )
+    api = HfApi(endpoint=platform.url, token=token["access_token"])
+    api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=private_model)
+    assert "x.txt" in api.list_repo_files(private_model)
+    with PageClient(platform.url) as app:  # the app cannot sign in to the hub's pages as the user
+        assert app.log_in(user.name, token["access_token"]).status_code == 400
+
+
 def test_sign_ins_the_app_may_not_have_are_refused(platform: Platform, make_user) -> None:
     _user, pages = signed_in(platform, make_user)
     space, oauth = oauth_space(platform)

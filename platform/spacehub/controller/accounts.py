@@ -264,7 +264,9 @@ def proves_identity(session: Session, account: Account, secret: str) -> bool:
             account.password_hash = hash_password(secret)
         return True
     principal = authenticate(session, secret) if secret else None
-    return principal is not None and principal.account is account and principal.role == TokenRole.WRITE
+    if principal is None or principal.scopes is not None:  # never a token issued to an app
+        return False
+    return principal.account is account and principal.role == TokenRole.WRITE
 
 
 def set_password(account: Account, new: str) -> None:
