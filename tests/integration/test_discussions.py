@@ -175,3 +175,39 @@ def test_the_community_tab_lists_threads_and_its_forms_comment_close_and_merge(
             and "Merge" not in page
             and "Log in" in text_of(anonymous.get(f"/{model}/discussions").text)
         )
+
+
+def test_the_author_of_a_pull_request_pushes_to_it_and_nowhere_else(
+    platform: Platform, model: str, make_user, tmp_path: Path
+) -> None:
+    """Someone who may not write to a repository pushes with plain git to the pull requests they
+    opened, and is refused everywhere else: the main branch, another's pull request, a deletion."""
+    author, other = make_user(), make_user()
+    mine = HfApi(endpoint=platform.url, token=author.token).create_pull_request(model, title="typo")
+    theirs = HfApi(endpoint=platform.url, token=other.token).create_pull_request(model, title="other")
+    clone = LocalRepo.clone_or_init(tmp_path / "clone", f"{platform.url}/{model}", author.token)
+    clone.write({"notes.txt": "line one\nline 2\n"})
+    git("commit", "-q", "-am", "Fix line two", cwd=clone.path)
+    remote = with_token(clone.remote, author.token)
+
+    git("push", "-q", remote, f"HEAD:refs/pr/{mine.num}", cwd=clone.path)
+    owner = HfApi(endpoint=platform.url, token=platform.admin_token)
+    events = owner.get_discussion_details(model, mine.num).events
+    assert [e.summary for e in events if e.type == "commit"] == ["Fix line two"]
+    for target in ("main", f"refs/pr/{theirs.num}"):
+        refused = git("push", remote, f"HEAD:{target}", cwd=clone.path, check=False)
+        assert refused.returncode != 0 and "you may push only to your open pull requests" in refused.stderr
+    deletion = git("push", remote, f":refs/pr/{mine.num}", cwd=clone.path, check=False)
+    assert deletion.returncode != 0 and "cannot be deleted" in deletion.stderr
+    assert owner.list_repo_commits(model)[0].title != "Fix line two"
+
+    # Someone with no pull request of theirs open may not push at all.
+    stranger = make_user()
+    denied = git(
+        "push",
+        with_token(clone.remote, stranger.token),
+        f"HEAD:refs/pr/{mine.num}",
+        cwd=clone.path,
+        check=False,
+    )
+    assert denied.returncode != 0 and "your own open pull requests" in denied.stderr

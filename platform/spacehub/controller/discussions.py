@@ -16,7 +16,7 @@ from spacehub.controller.context import ControllerContext
 from spacehub.controller.repos import open_git
 from spacehub.controller.serializers import iso
 from spacehub.controller.spaces import handle_push
-from spacehub.db.models import Discussion, DiscussionEvent, Repo
+from spacehub.db.models import Account, Discussion, DiscussionEvent, Repo
 from spacehub.errors import BadRequest, Conflict, Forbidden, NotFound, SpacehubError, Unauthorized
 from spacehub.repos.commits import CommitError, merge_refs
 from spacehub.repos.git import DEFAULT_BRANCH
@@ -266,6 +266,20 @@ def record_commit(
     if discussion.status == "draft":
         discussion.status = "open"
     _add(session, discussion, principal, "commit", {"subject": subject, "oid": sha})
+
+
+def own_pull_request_refs(session: Session, repo: Repo, account: Account) -> list[str]:
+    """The refs of the open (or draft) pull requests `account` opened on `repo`: where they may push
+    without write access to the repository."""
+    pulls = session.scalars(
+        select(Discussion.num).where(
+            Discussion.repo_id == repo.id,
+            Discussion.author_id == account.id,
+            Discussion.is_pull_request.is_(True),
+            Discussion.status.in_(("open", "draft")),
+        )
+    )
+    return [pr_ref(num) for num in pulls]
 
 
 def note_pushed_commits(ctx: ControllerContext, session: Session, repo: Repo) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from spacehub.controller.access import can_read, can_write
 from spacehub.controller.accounts import Principal
 from spacehub.controller.context import ControllerContext
-from spacehub.controller.discussions import note_pushed_commits
+from spacehub.controller.discussions import note_pushed_commits, own_pull_request_refs
 from spacehub.controller.repos import find_repo, git_path
 from spacehub.controller.spaces import handle_push
 from spacehub.db.models import Repo, RepoType
@@ -32,6 +32,9 @@ class GitDenied(Exception):
 class GitTarget:
     repo_id: int
     path: Path
+    # For a push by someone who may not write to the repository: the only refs it may update
+    # (their own open pull requests'). None: any ref.
+    push_refs: tuple[str, ...] | None = None
 
 
 def git_target(
@@ -48,16 +51,27 @@ def git_target(
             if anonymous:
                 raise GitDenied(401, "Authentication required: use your token as the password")
             raise GitDenied(404, f"Repository {owner}/{name} not found")
-        if write:
-            if anonymous:
-                raise GitDenied(401, "Pushing needs a write token as the password")
-            if not can_write(session, principal, repo):
-                raise GitDenied(403, f"You may not push to {owner}/{name} (a write token is needed)")
-        return GitTarget(repo_id=repo.id, path=git_path(ctx.settings, repo))
+        target = GitTarget(repo_id=repo.id, path=git_path(ctx.settings, repo))
+        if not write or can_write(session, principal, repo):
+            return target
+        if anonymous:
+            raise GitDenied(401, "Pushing needs a write token as the password")
+        account = principal.account
+        own = own_pull_request_refs(session, repo, account) if account and principal.can_write else []
+        if not own:
+            raise GitDenied(
+                403,
+                f"You may not push to {owner}/{name}: with a write token you may push to your own open "
+                "pull requests' refs/pr/N (open one with create_pull_request)",
+            )
+        return GitTarget(repo_id=repo.id, path=target.path, push_refs=tuple(own))
 
 
 def _service_config(ctx: ControllerContext) -> dict[str, str]:
-    return {"receive.maxInputSize": str(ctx.settings.max_body_size)}
+    return {
+        "receive.maxInputSize": str(ctx.settings.max_body_size),
+        "core.hooksPath": str(smart_http.install_hooks(ctx.settings.resolved_data_dir / "git-hooks")),
+    }
 
 
 async def advertise_refs(
@@ -78,7 +92,13 @@ def run_service(
 ) -> AsyncIterator[bytes]:
     """git's output for a fetch or a push, streamed while its request is still being read."""
     return smart_http.run_service(
-        target.path, service, body, gzipped=gzipped, git_protocol=protocol, config=_service_config(ctx)
+        target.path,
+        service,
+        body,
+        gzipped=gzipped,
+        git_protocol=protocol,
+        config=_service_config(ctx),
+        allowed_refs=target.push_refs,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,10 +27,40 @@ def pkt_line(text: str) -> bytes:
     return f"{len(data) + 4:04x}".encode() + data
 
 
-def _env(git_protocol: str | None) -> dict[str, str]:
+# git's pre-receive hook, for every push: with SPACEHUB_PUSH_REFS set (a push by someone who may
+# not write to the repository), each ref the push updates must be one of them, and none deleted.
+PRE_RECEIVE = """#!/bin/sh
+[ -z "${SPACEHUB_PUSH_REFS+set}" ] && exit 0
+status=0
+while read -r old new ref; do
+  case " $SPACEHUB_PUSH_REFS " in
+    *" $ref "*) case "$new" in *[!0]*) ;; *) echo "spacehub: $ref cannot be deleted"; status=1 ;; esac ;;
+    *) echo "spacehub: you may push only to your open pull requests ($SPACEHUB_PUSH_REFS), not to $ref"
+       status=1 ;;
+  esac
+done
+exit $status
+"""
+
+
+def install_hooks(directory: Path) -> Path:
+    """The hooks folder every push runs with (`core.hooksPath`), written if it is not yet there."""
+    hook = directory / "pre-receive"
+    if not hook.exists() or hook.read_text() != PRE_RECEIVE:
+        directory.mkdir(parents=True, exist_ok=True)
+        partial = directory / f".pre-receive.{os.getpid()}"
+        partial.write_text(PRE_RECEIVE)
+        partial.chmod(0o755)
+        partial.replace(hook)
+    return directory
+
+
+def _env(git_protocol: str | None, allowed_refs: tuple[str, ...] | None = None) -> dict[str, str]:
     env = git_env()
     if git_protocol:
         env["GIT_PROTOCOL"] = git_protocol
+    if allowed_refs is not None:
+        env["SPACEHUB_PUSH_REFS"] = " ".join(allowed_refs)
     return env
 
 
@@ -73,11 +104,12 @@ async def run_service(
     gzipped: bool,
     git_protocol: str | None,
     config: dict[str, str] | None = None,
+    allowed_refs: tuple[str, ...] | None = None,
 ) -> AsyncIterator[bytes]:
     """Run `service` on `repo` with the request `body` as input, yielding its output as it comes.
 
     The request is fed in a task of its own, so that a large push and git's progress output
-    never wait on each other."""
+    never wait on each other. With `allowed_refs`, a push may update only those refs."""
     command = service.removeprefix("git-")
     proc = await asyncio.create_subprocess_exec(
         "git",
@@ -88,7 +120,7 @@ async def run_service(
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=_env(git_protocol),
+        env=_env(git_protocol, allowed_refs),
     )
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     feeder = asyncio.create_task(_feed(proc.stdin, body, gzipped))
