@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from typing import Any, get_args
 from urllib.parse import urlsplit
 
@@ -333,9 +334,13 @@ class HubAuthorizationServer(AuthorizationServer):
     def __init__(self, ctx: ControllerContext, session: Session, issuer: str):
         super().__init__(scopes_supported=None)
         self.ctx, self.session, self.issuer = ctx, session, issuer
-        self.key = signing_keys(ctx, session)[0]
         self.register_grant(_CodeGrant, [_IdTokens(self)])
         self.register_token_generator("default", self._issue_access_token)
+
+    @cached_property
+    def key(self) -> RSAKey:
+        """The newest signing key: unsealed only for a request that issues an ID token."""
+        return signing_keys(self.ctx, self.session)[0]
 
     def query_client(self, client_id: str) -> OAuthApp | None:
         return find_app(self.ctx, self.session, client_id or "")
