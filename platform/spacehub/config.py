@@ -278,9 +278,14 @@ class Settings(BaseSettings):
         return urlsplit(self.resolved_public_url).scheme
 
     @property
+    def public_host(self) -> str:
+        """The host name of the public URL (lowercase; empty for a URL without one)."""
+        return urlsplit(self.resolved_public_url).hostname or ""
+
+    @property
     def resolved_apps_domain(self) -> str:
         """The domain under which apps get their own subdomains: its setting, else the public URL's host."""
-        return (self.apps_domain or urlsplit(self.resolved_public_url).hostname or "localhost").lower()
+        return (self.apps_domain or self.public_host or "localhost").lower()
 
     @property
     def public_port(self) -> int | None:

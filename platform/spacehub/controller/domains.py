@@ -8,7 +8,6 @@ import re
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -40,7 +39,7 @@ def normal_domain(ctx: ControllerContext, domain: object) -> str:
     labels = name.split(".")
     if len(name) > 253 or len(labels) < 2 or not all(LABEL.match(label) for label in labels):
         raise BadRequest(f"{domain!r} is not a domain name (letters, digits and '-', dot-separated)")
-    hub = urlsplit(ctx.settings.resolved_public_url).hostname or ""
+    hub = ctx.settings.public_host
     apps = ctx.settings.resolved_apps_domain
     if name in (hub, apps) or name.removeprefix(labels[0] + ".") == apps:
         raise BadRequest(f"{name} is the hub's own: a custom domain is one of yours, outside {apps}")
@@ -72,7 +71,7 @@ def remove_custom_domain(ctx: ControllerContext, space: Space) -> None:
 
 def domain_status(ctx: ControllerContext, domain: str) -> DomainStatus:
     """Whether `domain` resolves to the hub: to an address of the hub's public host name."""
-    hub = urlsplit(ctx.settings.resolved_public_url).hostname or ""
+    hub = ctx.settings.public_host
     found = addresses(domain)
     if not found:
         return DomainStatus(domain, "PENDING", f"{domain} does not resolve yet: point it (CNAME) to {hub}")
