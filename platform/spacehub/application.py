@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from spacehub import __version__
 from spacehub.api.routers import (
     admin,
+    buckets,
     discussions,
     files,
     git,
@@ -42,6 +43,7 @@ from spacehub.state.connection import connect_async
 from spacehub.web import account as web_account
 from spacehub.web import admin as web_admin
 from spacehub.web import browse as web_browse
+from spacehub.web import buckets as web_buckets
 from spacehub.web import community as web_community
 from spacehub.web import manage as web_manage
 from spacehub.web import oauth as web_oauth
@@ -132,7 +134,20 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    routers = (users, repos, spaces, files, discussions, admin, internal, git, viewer, parquet, oauth)
+    routers = (
+        buckets,
+        users,
+        repos,
+        spaces,
+        files,
+        discussions,
+        admin,
+        internal,
+        git,
+        viewer,
+        parquet,
+        oauth,
+    )
     api_routes = [
         route for module in routers for route in module.router.routes if isinstance(route, APIRoute)
     ]
@@ -149,7 +164,8 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # The pages come last: their catch-all paths (/{user}, /{owner}/{name} for models) must not
     # shadow any API or git route.
-    for web_module in (web_account, web_oauth, web_manage, web_admin, web_community, web_browse):
+    web_modules = (web_account, web_oauth, web_manage, web_admin, web_community, web_buckets, web_browse)
+    for web_module in web_modules:
         app.include_router(web_module.router)
 
     return app

@@ -101,6 +101,18 @@ class Settings(BaseSettings):
     max_repo_file_size: int = Field(
         10 * 1024**3, description="Largest single file accepted by a commit, in bytes."
     )
+    buckets_dir: Path | None = Field(
+        None,
+        description="Where bucket files live. Every host mounts buckets from this path, so hosts on "
+        "several machines need it on shared storage (NFS, CephFS) at the same path. Default "
+        "DATA_DIR/buckets.",
+    )
+    bucket_quota: int = Field(
+        10 * 1024**3,
+        gt=0,
+        description="Size a new bucket may grow to, in bytes (admins change it per bucket). Uploads "
+        "through the hub beyond it are refused; an app sees a full bucket read-only from its next start.",
+    )
     reconcile_interval: float = Field(5.0, description="Seconds between reconciler passes.")
     route_audit_interval: float = Field(
         60.0,
@@ -339,6 +351,11 @@ class Settings(BaseSettings):
         return self.resolved_data_dir / "repos"
 
     @property
+    def bucket_store(self) -> Path:
+        """Where bucket files live: one directory per bucket, named by its id."""
+        return (self.buckets_dir or self.resolved_data_dir / "buckets").expanduser().resolve()
+
+    @property
     def logs_dir(self) -> Path:
         """Where the controller keeps logs (finished builds' logs, under builds/)."""
         return self.resolved_data_dir / "logs"
@@ -347,6 +364,10 @@ class Settings(BaseSettings):
     def agent_dir(self) -> Path:
         """Where agents keep their own files: locks, and the process driver's runtimes, builds and apps."""
         return self.resolved_data_dir / "agent"
+
+
+# The user and group apps run as (the Docker driver's `--user`); they own bucket files.
+APP_UID = 1000
 
 
 def read_or_create_secret(path: Path, new_value: str | None = None) -> str:

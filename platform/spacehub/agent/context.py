@@ -57,15 +57,21 @@ class HubClient:
 
     def download_archive(self, build_id: int, destination: str) -> None:
         """Save the build's source archive to `destination`, streamed."""
+        self._download(f"/api/internal/builds/{build_id}/archive", destination)
 
+    def _download(self, path: str, destination: str) -> None:
         def download(base: str) -> None:
-            with self.client.stream("GET", f"{base}/api/internal/builds/{build_id}/archive") as response:
+            with self.client.stream("GET", f"{base}{path}") as response:
                 response.raise_for_status()
                 with open(destination, "wb") as handle:
                     for chunk in response.iter_bytes(1 << 16):
                         handle.write(chunk)
 
         self._retrying(download)
+
+    def download_repo_archive(self, repo_id: int, sha: str, destination: str) -> None:
+        """Save a repository's commit as a tar archive to `destination` (a repository volume)."""
+        self._download(f"/api/internal/repos/{repo_id}/archive/{sha}", destination)
 
     def _retrying(self, call: Callable[[str], T]) -> T:
         """`call` on each controller in turn until one answers, for about 15 s."""

@@ -16,6 +16,7 @@ from spacehub.agent.capacity import limits_on
 from spacehub.agent.context import AgentContext
 from spacehub.agent.drivers.base import LaunchSpec
 from spacehub.agent.health import Outcome, exit_reason, wait_until_healthy
+from spacehub.agent.volumes import VolumeUnavailable, host_mounts
 from spacehub.build.context import extract_archive
 from spacehub.build.errors import BuildFailed
 from spacehub.queue.flavors import Resources
@@ -100,6 +101,16 @@ def start(
     run_log.write(f"===== Application Startup at {now_iso()} =====")
     run_log.flush()
     limits = limits_on(agent.admission.capacity, spec.flavor)
+    try:
+        mounts = host_mounts(agent, spec.volumes)
+    except VolumeUnavailable as exc:
+        on_created()
+        agent.report(EventType.APP_FAILED, spec, message=str(exc))
+        return
+    for volume in spec.volumes:
+        if volume.note:
+            run_log.write(f"==> {volume.note}")
+    run_log.flush()
     launch = LaunchSpec(
         name=container_name(agent, spec),
         artifact=artifact,
@@ -115,6 +126,7 @@ def start(
         startup_timeout=spec.startup_timeout,
         root_path=spec.root_path,
         gpu_ids=tuple(gpus),
+        mounts=mounts,
     )
     instance = agent.driver.start(launch)
     on_created()

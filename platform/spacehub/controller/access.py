@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from spacehub.config import Settings
 from spacehub.controller.accounts import Principal, is_member
-from spacehub.db.models import Account, AccountKind, Repo
+from spacehub.db.models import Account, AccountKind, Bucket, Repo
 from spacehub.signing import derive_key, sign
 
 APP_LINK_SECONDS = 3600  # the longest an app link lives (it also ends with its user's session)
@@ -25,15 +25,15 @@ def may_act_as(session: Session, principal: Principal, owner: Account, *, write:
     return owner.kind == AccountKind.ORG and is_member(session, owner, account, write=write)
 
 
-def can_read(session: Session, principal: Principal, repo: Repo) -> bool:
-    """Whether `principal` may see `repo` (public, or theirs or their organization's)."""
+def can_read(session: Session, principal: Principal, repo: Repo | Bucket) -> bool:
+    """Whether `principal` may see `repo` or a bucket (public, or theirs or their organization's)."""
     return not repo.private or (
         principal.can_read_private and may_act_as(session, principal, repo.owner, write=False)
     )
 
 
-def can_write(session: Session, principal: Principal, repo: Repo) -> bool:
-    """Whether `principal` holds a write token for `repo`'s owner."""
+def can_write(session: Session, principal: Principal, repo: Repo | Bucket) -> bool:
+    """Whether `principal` holds a write token for the owner of `repo` (or of a bucket)."""
     return principal.can_write and may_act_as(session, principal, repo.owner, write=True)
 
 

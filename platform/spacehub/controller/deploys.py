@@ -13,9 +13,11 @@ from spacehub.controller.context import ControllerContext
 from spacehub.controller.oauth import app_scopes, client_id_for, client_secret_for
 from spacehub.controller.repos import open_git
 from spacehub.controller.spaces import check_commit
+from spacehub.controller.volumes import mounts_for
 from spacehub.db.models import Build, Repo, Space, SpaceSecret, SpaceVariable
 from spacehub.errors import Conflict, NotFound
 from spacehub.queue.spec import DeploySpec, OAuthClient
+from spacehub.repos.git import GitRepo
 
 
 def build_and_space(session: Session, build_id: int) -> tuple[Build, Space]:
@@ -64,6 +66,7 @@ def deploy_spec(ctx: ControllerContext, session: Session, build_id: int) -> Depl
             for s in session.scalars(select(SpaceSecret).where(SpaceSecret.space_id == space.repo_id))
         },
         oauth=oauth_client(ctx, repo, app.config.hf_oauth_scopes) if app.config.hf_oauth else None,
+        volumes=mounts_for(ctx, session, space),
     )
 
 
@@ -80,7 +83,21 @@ def oauth_client(ctx: ControllerContext, repo: Repo, extra_scopes: object) -> OA
 def commit_archive(ctx: ControllerContext, session: Session, build_id: int) -> Iterator[bytes]:
     """The build's commit as a tar stream (the agent's build context)."""
     build, space = build_and_space(session, build_id)
-    proc = open_git(ctx.settings, space.repo).archive(build.sha)
+    return archive_chunks(open_git(ctx.settings, space.repo), build.sha)
+
+
+def repo_archive(ctx: ControllerContext, session: Session, repo_id: int, sha: str) -> Iterator[bytes]:
+    """A commit of any repository as a tar stream (what an agent mounts as a repository volume)."""
+    repo = session.get(Repo, repo_id)
+    git = open_git(ctx.settings, repo) if repo is not None else None
+    if git is None or git.resolve(sha) != sha:
+        raise NotFound(f"no commit {sha} in repository {repo_id}")
+    return archive_chunks(git, sha)
+
+
+def archive_chunks(git: GitRepo, sha: str) -> Iterator[bytes]:
+    """`git archive` of a commit, streamed."""
+    proc = git.archive(sha)
 
     def chunks() -> Iterator[bytes]:
         assert proc.stdout is not None

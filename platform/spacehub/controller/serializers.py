@@ -40,6 +40,7 @@ def space_runtime(ctx: ControllerContext, space: Space, app_host: str | None = N
         "message": space.message,
         "domains": [],
         "tier": tier_of(ctx, space),
+        "volumes": space.volumes,
     }
     if app_host:
         runtime["domains"] = [

@@ -9,7 +9,19 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, false, func
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -197,6 +209,9 @@ class Space(Base):
     protected: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The owner's own domain for the app (lowercase), served beside its subdomain.
     custom_domain: Mapped[str | None] = mapped_column(String(253), unique=True)
+    # Buckets and repositories mounted in the app's container: the Hub's volume objects
+    # (`type`, `source`, `mountPath`, `revision`, `readOnly`, `path`), validated when set.
+    volumes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     stage: Mapped[Stage] = mapped_column(StrEnumType(Stage, 24), default=Stage.NO_APP_FILE)
     message: Mapped[str | None] = mapped_column(Text)
@@ -334,3 +349,26 @@ class SigningKey(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     sealed_jwk: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Bucket(Base):
+    """A storage bucket: files outside git that apps mount read-write and keep across restarts,
+    rebuilds and moves. Its files live in the bucket store under the bucket's id."""
+
+    __tablename__ = "buckets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(96))
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    quota_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    owner: Mapped[Account] = relationship(lazy="joined")
+
+    __table_args__ = (Index("ix_buckets_identity", owner_id, func.lower(name), unique=True), NEVER_REUSE_IDS)
+
+    @property
+    def full_name(self) -> str:
+        """`owner/name`, as in the bucket's URLs."""
+        return f"{self.owner.name}/{self.name}"

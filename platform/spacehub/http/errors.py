@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -27,14 +28,14 @@ def header_value(text: str, limit: int = 1000) -> str:
     return printable[:limit]
 
 
-def error_response(status_code: int, message: str, code: str | None = None) -> JSONResponse:
-    """An error as the Hub answers it: JSON `{"error": ...}` and the X-Error headers."""
+def error_response(status_code: int, message: str, code: str | None = None, **extra: Any) -> JSONResponse:
+    """An error as the Hub answers it: JSON `{"error": ...}` (and `extra` fields), the X-Error headers."""
     headers = {"X-Error-Message": header_value(message)}
     if code:
         headers["X-Error-Code"] = code
     if status_code == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="spacehub"'
-    return JSONResponse({"error": message}, status_code=status_code, headers=headers)
+    return JSONResponse({"error": message, **extra}, status_code=status_code, headers=headers)
 
 
 def _describe_validation(exc: RequestValidationError) -> str:

@@ -18,6 +18,22 @@ class OAuthClient(BaseModel):
     scopes: str
 
 
+class VolumeMount(BaseModel):
+    """One volume of a space, resolved for the host that starts it: a bucket's directory in the
+    bucket store, or a repository's commit (and a folder of it)."""
+
+    kind: str  # bucket, model, dataset or space
+    source: str  # owner/name, for messages
+    mount_path: str
+    read_only: bool
+    bucket_dir: str | None = None
+    repo_id: int | None = None
+    sha: str | None = None
+    subpath: str = ""
+    note: str | None = None  # what the app's log should say about it (mounted read-only: why)
+    problem: str | None = None  # why it cannot be mounted (its source is gone)
+
+
 class DeploySpec(BaseModel):
     build_id: int
     space_id: int
@@ -40,6 +56,7 @@ class DeploySpec(BaseModel):
     variables: dict[str, str] = {}
     secrets: dict[str, str] = {}
     oauth: OAuthClient | None = None
+    volumes: list[VolumeMount] = []
 
     @property
     def owner(self) -> str:

@@ -79,6 +79,15 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A host directory the app sees at `target` (a volume)."""
+
+    source: str
+    target: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
 class LaunchSpec:
     """How to start one app: what the driver needs, already decided by the agent."""
 
@@ -96,6 +105,7 @@ class LaunchSpec:
     startup_timeout: int
     root_path: str = ""
     gpu_ids: tuple[str, ...] = ()
+    mounts: tuple[Mount, ...] = ()
 
     def labels(self) -> dict[str, str]:
         """What the instance carries so that an agent that restarts knows it again."""
@@ -140,6 +150,9 @@ def builds_to_keep(builds: Iterable[int], wanted: set[int]) -> set[int]:
 
 class RuntimeDriver(ABC):
     """Builds and runs apps on one host. Stop is idempotent: stopping what is gone succeeds."""
+
+    # Whether `start` mounts `LaunchSpec.mounts` (volumes) into the app's file system.
+    mounts_volumes = False
 
     def prepare(self) -> None:  # noqa: B027 - most drivers need no preparation
         """Set up what the host needs before apps run (networks, firewall rules); idempotent."""

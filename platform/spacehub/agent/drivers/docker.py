@@ -21,6 +21,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 from docker.types import DeviceRequest, LogConfig
+from docker.types import Mount as DockerMount
 
 from spacehub.agent.drivers.base import (
     DriverHost,
@@ -45,6 +46,7 @@ from spacehub.build.dockercli import build_image, find_docker_cli
 from spacehub.build.errors import BuildFailed
 from spacehub.build.logsink import LogSink
 from spacehub.build.runtimes import Runtimes
+from spacehub.config import APP_UID
 from spacehub.queue.flavors import parse_size
 from spacehub.queue.spec import DeploySpec
 from spacehub.signing import derive_key
@@ -60,6 +62,8 @@ _DOCKER_TIMESTAMP = re.compile(
 
 
 class DockerDriver(RuntimeDriver):
+    mounts_volumes = True
+
     def __init__(self, agent: DriverHost):
         self.agent = agent
         self.settings = agent.settings
@@ -282,7 +286,7 @@ class DockerDriver(RuntimeDriver):
             name=launch.name,
             labels={**self._labels(), **launch.labels()},
             environment=launch.env,
-            user="1000:1000",
+            user=f"{APP_UID}:{APP_UID}",
             network=self.network_name,
             nano_cpus=int(launch.cpu_limit * 1e9),
             mem_limit=launch.memory_limit,
@@ -292,6 +296,9 @@ class DockerDriver(RuntimeDriver):
             security_opt=["no-new-privileges"],
             init=True,
             device_requests=device_requests,
+            mounts=[
+                DockerMount(m.target, m.source, type="bind", read_only=m.read_only) for m in launch.mounts
+            ],
             log_config=LogConfig(type="json-file", config={"max-size": "20m", "max-file": "2"}),
             ports=self._ports(launch.port),
         )

@@ -3,16 +3,13 @@ resolve, validate-yaml. One code path for models, datasets and spaces (controlle
 
 from __future__ import annotations
 
-import mimetypes
-import re
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -25,6 +22,7 @@ from spacehub.controller.repos import open_git
 from spacehub.db.models import RepoType
 from spacehub.errors import PayloadTooLarge
 from spacehub.http.deps import CtxDep, PrincipalDep, SessionDep, bearer_token, resolve_principal
+from spacehub.http.downloads import download_response
 from spacehub.http.errors import header_value
 from spacehub.http.urls import next_link, public_base_url, repo_url
 
@@ -32,10 +30,6 @@ router = APIRouter(tags=["files"])
 
 TREE_PAGE = 1000
 TREE_PAGE_EXPANDED = 50
-# Served from the hub's own origin: never let a repository's file run as a page there.
-ACTIVE_TYPES = re.compile(
-    r"^(text/html|image/svg|application/xhtml|text/xml|application/xml|application/javascript|text/javascript)"
-)
 
 
 def raw_tail(request: Request, marker: str) -> str:
@@ -286,56 +280,8 @@ def _add_resolve_routes(prefix: str, type: RepoType) -> None:
 
 def file_response(request: Request, found: FileAt) -> Response:
     """A repository's file, as a download that never runs as a page of the hub."""
-    media_type = mimetypes.guess_type(found.path)[0] or "application/octet-stream"
-    if ACTIVE_TYPES.match(media_type):
-        media_type = "text/plain"
-    headers = {
-        "X-Repo-Commit": found.commit,
-        "ETag": f'"{found.oid}"',
-        "Accept-Ranges": "bytes",
-        "Content-Disposition": f"inline; filename*=UTF-8''{quote(found.path.rsplit('/', 1)[-1])}",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "sandbox",
-        "Cache-Control": "private, max-age=0, must-revalidate",
-    }
-    size = found.size
-    start, end = 0, size - 1
-    status = 200
-    if (wanted := request.headers.get("range")) and size:
-        parsed = _parse_range(wanted, size)
-        if parsed is None:
-            return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
-        start, end = parsed
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    length = max(0, end - start + 1)
-    headers["Content-Length"] = str(length)
-    if request.method == "HEAD":
-        return Response(status_code=status, headers=headers, media_type=media_type)
-    return StreamingResponse(
-        _limited(found.chunks(start), length), status_code=status, headers=headers, media_type=media_type
-    )
-
-
-def _parse_range(header: str, size: int) -> tuple[int, int] | None:
-    match = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", header)
-    if match is None or not (match[1] or match[2]):
-        return None
-    if not match[1]:
-        length = int(match[2])
-        return (max(0, size - length), size - 1) if length else None
-    start = int(match[1])
-    end = min(int(match[2]), size - 1) if match[2] else size - 1
-    return (start, end) if start <= end and start < size else None
-
-
-def _limited(chunks: Iterator[bytes], length: int) -> Iterator[bytes]:
-    remaining = length
-    for chunk in chunks:
-        if remaining <= 0:
-            break
-        yield chunk[:remaining]
-        remaining -= len(chunk)
+    headers = {"X-Repo-Commit": found.commit, "ETag": f'"{found.oid}"'}
+    return download_response(request, found.path, found.size, found.chunks, headers)
 
 
 # validate-yaml -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from spacehub.controller.access import can_read
 from spacehub.controller.accounts import authenticate, session_principal
-from spacehub.controller.deploys import commit_archive, deploy_spec
+from spacehub.controller.deploys import commit_archive, deploy_spec, repo_archive
 from spacehub.controller.files import static_file
 from spacehub.db.models import Space
 from spacehub.http.deps import CtxDep, InternalDep, SessionDep
@@ -29,6 +29,14 @@ def build_spec(build_id: int, ctx: CtxDep, session: SessionDep, _: InternalDep) 
 def build_archive(build_id: int, ctx: CtxDep, session: SessionDep, _: InternalDep) -> StreamingResponse:
     """The build's commit as a tar stream (the agent's build context)."""
     return StreamingResponse(commit_archive(ctx, session, build_id), media_type="application/x-tar")
+
+
+@router.get("/repos/{repo_id}/archive/{sha}")
+def volume_archive(
+    repo_id: int, sha: str, ctx: CtxDep, session: SessionDep, _: InternalDep
+) -> StreamingResponse:
+    """A commit of a repository as a tar stream (a repository volume, for the agent to mount)."""
+    return StreamingResponse(repo_archive(ctx, session, repo_id, sha), media_type="application/x-tar")
 
 
 @router.get("/static/{space_id}/{sha}/{path:path}")

@@ -21,6 +21,7 @@ from spacehub.controller.repos import get_readable_repo, get_space_for_app
 from spacehub.controller.serializers import secrets_json, space_runtime, variables_json
 from spacehub.controller.space_settings import change_hardware, delete_environment, put_environment
 from spacehub.controller.spaces import pause, restart, set_sleep_time
+from spacehub.controller.volumes import delete_volumes, set_volumes
 from spacehub.db.models import RepoType, Space
 from spacehub.errors import BadRequest, Forbidden, RepoNotFound, Unsupported
 from spacehub.http.deps import CtxDep, PrincipalDep, SessionDep, UserDep, request_principal
@@ -164,6 +165,35 @@ def delete_custom_domain(space: WritableSpace, ctx: CtxDep) -> None:
     remove_custom_domain(ctx, space)
 
 
+class VolumesRequest(BaseModel):
+    volumes: list[dict[str, Any]]
+
+
+@router.put("/api/spaces/{owner}/{name}/volumes", summary="Mount buckets and repositories (restarts the app)")
+def put_volumes(
+    body: VolumesRequest,
+    space: WritableSpace,
+    request: Request,
+    ctx: CtxDep,
+    session: SessionDep,
+    principal: UserDep,
+) -> dict[str, Any]:
+    """Mount exactly these volumes in the app's container: buckets (read-write unless `readOnly`)
+    and model, dataset or space repositories (read-only, at `revision`, default `main`), each at its
+    `mountPath`. The app restarts with them; returns the space's runtime."""
+    set_volumes(ctx, session, principal, space, body.volumes)
+    return runtime_of(ctx, space, request)
+
+
+@router.delete("/api/spaces/{owner}/{name}/volumes", summary="Unmount every volume (restarts the app)")
+def remove_volumes(
+    space: WritableSpace, request: Request, ctx: CtxDep, session: SessionDep
+) -> dict[str, Any]:
+    """Mount nothing from now on (the buckets and their files stay); 400 when nothing is mounted."""
+    delete_volumes(ctx, session, space)
+    return runtime_of(ctx, space, request)
+
+
 @router.post("/api/spaces/{owner}/{name}/pause", summary="Stop the app until restarted")
 def pause_space(space: WritableSpace, request: Request, ctx: CtxDep, session: SessionDep) -> dict[str, Any]:
     """Stop the space's app until its owner restarts it; visits do not wake it meanwhile."""
@@ -254,7 +284,7 @@ def _add_unsupported(feature: str) -> None:
         raise Unsupported(f"{feature} is a Hugging Face feature spacehub does not offer")
 
 
-for _feature in ("dev-mode", "volumes", "storage", "replicas"):
+for _feature in ("dev-mode", "storage", "replicas"):
     _add_unsupported(_feature)
 
 
