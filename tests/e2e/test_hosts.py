@@ -7,15 +7,16 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import docker
 import httpx
 import pytest
 from gradio_client import Client
-from huggingface_hub import HfApi
+from huggingface_hub import HfApi, HfFileSystem, Volume
 
 from tests.conftest import _start_platform
-from tests.e2e.apps import gradio_files
+from tests.e2e.apps import GRADIO_README, gradio_files
 from tests.utils.platform import Platform
 
 GPU_APP = """
@@ -211,3 +212,98 @@ def test_old_images_are_pruned(hosts: Platform, space_name: str) -> None:
     with hosts.client() as client:
         disk = {h["host"]: h["disk"] for h in client.get("/api/admin/hosts").json() if h["online"]}
     assert disk[f"cpu-{hosts.namespace}"]["images"] > 0
+
+
+VOLUME_APP = """
+import os
+
+import gradio as gr
+
+
+def probe(_):
+    path = "/data/counter"
+    count = int(open(path).read()) + 1 if os.path.exists(path) else 1
+    try:
+        with open(path + ".new", "w") as handle:
+            handle.write(str(count))
+        os.replace(path + ".new", path)
+    except OSError:
+        return f"{count - 1}|bucket read-only"
+    config = open("/models/config.json").read()
+    try:
+        open("/models/new.txt", "w").close()
+        model = "writable"
+    except OSError:
+        model = "read-only"
+    return f"{count}|{config}|{model}"
+
+
+gr.Interface(probe, "text", "text", api_name="probe").launch()
+"""
+
+
+def test_a_bucket_volume_keeps_its_data_across_restart_rebuild_sleep_and_a_move(
+    hosts: Platform, space_name: str
+) -> None:
+    """The counter lives in a bucket mounted at /data; a model's folder is mounted read-only."""
+    api = HfApi(endpoint=hosts.url, token=hosts.admin_token)
+    bucket = f"admin/{space_name}"
+    api.create_bucket(bucket)
+    model = api.create_repo(f"admin/m-{space_name}").repo_id
+    api.upload_file(path_or_fileobj=b'{"m": 1}', path_in_repo="weights/config.json", repo_id=model)
+    space = hosts.create_space(space_name)
+    api.set_space_volumes(
+        space,
+        [
+            Volume(type="bucket", source=bucket, mount_path="/data"),
+            Volume(type="model", source=model, mount_path="/models", path="weights"),
+        ],
+    )
+    hosts.push(space, {"README.md": GRADIO_README, "app.py": VOLUME_APP})
+    hosts.wait_stage(space, "RUNNING")
+
+    def probe() -> str:
+        return Client(hosts.app_url(space), verbose=False).predict("", api_name="/probe")
+
+    def replaced(old_id: str) -> Any:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            live = hosts.live_containers(space)
+            if len(live) == 1 and live[0].id != old_id and hosts.runtime(space)["stage"] == "RUNNING":
+                return live[0]
+            time.sleep(1)
+        raise AssertionError(f"no new container: {hosts.runtime(space)}")
+
+    assert probe() == '1|{"m": 1}|read-only'
+    first = hosts.container(space)
+    assert first.labels["spacehub.host"] == f"cpu-{hosts.namespace}"
+
+    api.restart_space(space)
+    restarted = replaced(first.id)
+    assert probe().startswith("2|")
+
+    api.restart_space(space, factory_reboot=True)
+    rebuilt = replaced(restarted.id)
+    assert probe().startswith("3|")
+
+    api.set_space_sleep_time(space, 5)
+    hosts.wait_stage(space, "SLEEPING", timeout=60)
+    assert probe().startswith("4|")  # woken by the request
+    api.set_space_sleep_time(space, -1)
+    assert hosts.container(space).id == rebuilt.id
+
+    api.request_space_hardware(space, "t4-small")  # served by the other host only
+    moved = replaced(rebuilt.id)
+    assert moved.labels["spacehub.host"] == f"gpu-{hosts.namespace}"
+    assert probe() == '5|{"m": 1}|read-only'
+
+    fs = HfFileSystem(endpoint=hosts.url, token=hosts.admin_token)
+    assert fs.cat_file(f"hf://buckets/{bucket}/counter") == b"5"
+
+    # Past its quota, the bucket is mounted read-only from the app's next start, and its log says why.
+    with hosts.client() as admin:
+        assert admin.put(f"/api/buckets/{bucket}/settings", json={"quota": 1}).status_code == 200
+    api.restart_space(space)
+    replaced(moved.id)
+    assert probe() == "5|bucket read-only"
+    assert "is full (its quota is 1 bytes): mounted read-only at /data" in hosts.logs(space, "run")

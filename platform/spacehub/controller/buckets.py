@@ -128,9 +128,10 @@ def change_settings(
         bucket.quota_bytes = quota
 
 
-def over_quota(ctx: ControllerContext, bucket: Bucket) -> bool:
-    """Whether the bucket holds more than its quota."""
-    return bucket_files.usage(bucket_root(ctx, bucket))[0] > bucket.quota_bytes
+def is_full(ctx: ControllerContext, bucket: Bucket) -> bool:
+    """Whether the bucket holds as much as its quota allows, or more (apps write past it until
+    their next start, which mounts a full bucket read-only)."""
+    return bucket_files.usage(bucket_root(ctx, bucket))[0] >= bucket.quota_bytes
 
 
 def upload(ctx: ControllerContext, bucket: Bucket, path: str, source: BinaryIO, size: int) -> int:

@@ -137,10 +137,10 @@ def mounts_for(ctx: ControllerContext, session: Session, space: Space) -> list[V
                 mount.problem = f"bucket {source} no longer exists"
             else:
                 mount.bucket_dir = str(bucket.id)
-                if not mount.read_only and buckets.over_quota(ctx, bucket):
+                if not mount.read_only and buckets.is_full(ctx, bucket):
                     mount.read_only = True
                     mount.note = (
-                        f"bucket {source} holds more than its quota ({bucket.quota_bytes:,} bytes): "
+                        f"bucket {source} is full (its quota is {bucket.quota_bytes:,} bytes): "
                         f"mounted read-only at {target} until files are deleted"
                     )
         else:
