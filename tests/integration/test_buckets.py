@@ -243,3 +243,31 @@ def test_static_spaces_have_no_volumes(platform: Platform, make_user) -> None:
     with pytest.raises(HfHubHTTPError) as error:
         api.set_space_volumes(space, [Volume(type="bucket", source=f"{alice.name}/b", mount_path="/data")])
     assert error.value.response.status_code == 400 and "static" in str(error.value)
+
+
+def test_volumes_given_at_creation_and_duplication_are_kept(platform: Platform, make_user) -> None:
+    alice = make_user()
+    api = api_for(platform, alice)
+    api.create_bucket("kept")
+    volumes = [Volume(type="bucket", source=f"{alice.name}/kept", mount_path="/data")]
+    space = f"{alice.name}/made-{secrets.token_hex(3)}"
+    api.create_repo(space, repo_type="space", space_sdk="gradio", space_volumes=volumes)
+    assert [v.mount_path for v in api.get_space_runtime(space).volumes] == ["/data"]
+
+    plain = f"{alice.name}/copy-{secrets.token_hex(3)}"
+    api.duplicate_repo(space, plain, repo_type="space")
+    assert api.get_space_runtime(plain).volumes is None  # a copy gets only the volumes it is given
+    mounted = f"{alice.name}/copy-{secrets.token_hex(3)}"
+    read_only = [Volume(type="bucket", source=f"{alice.name}/kept", mount_path="/in", read_only=True)]
+    api.duplicate_repo(space, mounted, repo_type="space", space_volumes=read_only)
+    assert [(v.mount_path, v.read_only) for v in api.get_space_runtime(mounted).volumes] == [("/in", True)]
+    again = f"{alice.name}/again-{secrets.token_hex(3)}"
+    with pytest.raises(HfHubHTTPError) as refused:
+        api.create_repo(
+            again,
+            repo_type="space",
+            space_sdk="gradio",
+            space_volumes=[Volume(type="bucket", source=f"{alice.name}/kept", mount_path="/proc/x")],
+        )
+    assert refused.value.response.status_code == 400
+    assert not api.repo_exists(again, repo_type="space")  # nothing half-made is left

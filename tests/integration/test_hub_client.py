@@ -304,6 +304,6 @@ def test_unsupported_hub_features_are_clear_4xx(platform: Platform, api: HfApi, 
         api.enable_space_dev_mode(space)
     assert error.value.response.status_code == 400
     with platform.client() as client:
-        for path in ("volumes", "replicas", "storage"):
+        for path in ("replicas", "storage"):
             response = client.post(f"/api/spaces/{space}/{path}", json={})
             assert response.status_code == 400 and "does not offer" in response.json()["error"]

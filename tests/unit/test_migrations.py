@@ -39,7 +39,7 @@ def test_expression_indexes_match_the_models(database_url: str) -> None:
         for index in table.indexes
         if any(not isinstance(e, Column) for e in index.expressions)
     }
-    assert set(declared) == {"ix_accounts_name_lower", "ix_repos_identity"}
+    assert set(declared) == {"ix_accounts_name_lower", "ix_buckets_identity", "ix_repos_identity"}
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             rows = connection.execute(

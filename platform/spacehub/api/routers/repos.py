@@ -23,10 +23,11 @@ from spacehub.controller.serializers import repo_info
 from spacehub.controller.space_repos import after_move, duplicate_space, remove_repo
 from spacehub.controller.space_settings import set_private, set_visibility
 from spacehub.controller.spaces import publish, validate_sleep_time
+from spacehub.controller.volumes import set_volumes
 from spacehub.db.models import Repo, RepoType
 from spacehub.errors import BadRequest, Conflict, Forbidden, RevisionNotFound, Unsupported
 from spacehub.http.deps import CtxDep, PrincipalDep, SessionDep, UserDep
-from spacehub.http.errors import header_value
+from spacehub.http.errors import error_response
 from spacehub.http.urls import next_link, public_base_url, repo_url, space_app_url
 
 router = APIRouter(tags=["repos"])
@@ -53,6 +54,9 @@ class RepoCreate(BaseModel):
     visibility: Literal["public", "private", "protected"] | None = None
     sdk: str | None = Field(None, description="Spaces: gradio, streamlit, docker or static.")
     hardware: str | None = Field(None, description="Spaces: hardware flavor (default cpu-basic).")
+    volumes: list[dict[str, Any]] | None = Field(
+        None, description="Spaces: buckets and repositories to mount (as PUT /api/spaces/{id}/volumes)."
+    )
 
 
 class RepoCreated(BaseModel):
@@ -96,11 +100,9 @@ def create(body: RepoCreate, request: Request, ctx: CtxDep, session: SessionDep,
     except Conflict as exc:
         existing_owner = owner or principal.name
         url = f"{base}/{'' if repo_type == RepoType.MODEL else repo_type.value + 's/'}{existing_owner}/{name}"
-        return JSONResponse(
-            {"error": exc.message, "url": url},
-            status_code=409,
-            headers={"X-Error-Message": header_value(exc.message)},
-        )
+        return error_response(exc.status_code, exc.message, exc.error_code, url=url)
+    if body.volumes and repo.space is not None:
+        set_volumes(ctx, session, principal, repo.space, body.volumes)
     if body.visibility == "protected":
         set_visibility(ctx, repo, "protected")
     elif repo.space is not None:
@@ -160,8 +162,6 @@ def duplicate(
     source = get_readable_repo(session, principal, type_plural.repo_type, owner, name)
     if "/" not in body.repository:
         raise BadRequest("`repository` must be owner/name")
-    if body.volumes:
-        raise Unsupported("volumes are a Hugging Face feature spacehub does not offer")
     if body.hardware is not None and body.hardware not in ctx.flavors:
         raise BadRequest(f"unknown hardware {body.hardware!r}; see GET /api/spaces/hardware")
     validate_sleep_time(body.sleepTimeSeconds)
@@ -181,6 +181,8 @@ def duplicate(
             secrets=[(s.key, s.value, s.description) for s in body.secrets or []],
             variables=[(v.key, v.value, v.description) for v in body.variables or []],
         )
+        if body.volumes and copy.space is not None:
+            set_volumes(ctx, session, principal, copy.space, body.volumes)
     else:
         copy = copy_repo(
             ctx.settings, session, principal, source, to_owner=to_owner, to_name=to_name, private=private
