@@ -22,6 +22,7 @@ from spacehub.api.routers import (
     discussions,
     files,
     git,
+    inference,
     internal,
     oauth,
     parquet,
@@ -147,6 +148,7 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         viewer,
         parquet,
         oauth,
+        inference,
     )
     api_routes = [
         route for module in routers for route in module.router.routes if isinstance(route, APIRoute)

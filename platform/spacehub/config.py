@@ -113,6 +113,20 @@ class Settings(BaseSettings):
         description="Size a new bucket may grow to, in bytes (admins change it per bucket). Uploads "
         "through the hub beyond it are refused; an app sees a full bucket read-only from its next start.",
     )
+    inference_flavor: str = Field(
+        "cpu-basic",
+        description="Hardware flavor of the model servers behind /hf-inference (the inference provider).",
+    )
+    inference_sleep_time: int = Field(
+        600,
+        description="Seconds a model server may go without requests before it sleeps (scale to zero); "
+        "the next request wakes it.",
+    )
+    edge_url: str | None = Field(
+        None,
+        description="URL the controller reaches the edge proxy at, to forward inference requests to "
+        "model servers. Default http://127.0.0.1:PORT.",
+    )
     reconcile_interval: float = Field(5.0, description="Seconds between reconciler passes.")
     route_audit_interval: float = Field(
         60.0,
@@ -314,6 +328,11 @@ class Settings(BaseSettings):
     def resolved_redis_url(self) -> str:
         """The Redis URL: its setting, else the private Redis's socket in the data directory."""
         return self.redis_url or f"unix://{self.resolved_data_dir / 'redis.sock'}"
+
+    @property
+    def resolved_edge_url(self) -> str:
+        """The edge proxy's URL as the controller reaches it, without a trailing slash."""
+        return (self.edge_url or f"http://127.0.0.1:{self.port}").rstrip("/")
 
     @property
     def resolved_hub_url(self) -> str:

@@ -32,7 +32,8 @@ NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
 # Top-level paths of the hub: nobody may be called like them.
 RESERVED_NAMES = frozenset(
     {
-        "admin", "api", "app", "apps", "assets", "auth", "datasets", "docs", "favicon.ico", "healthz", "join",
+        "admin", "api", "app", "apps", "assets", "auth", "datasets", "docs", "favicon.ico", "healthz",
+        "hf-inference", "join",
         "login", "logout", "models", "new", "new-space", "oauth", "organizations", "robots.txt", "settings",
         "signup", "spaces", "static", "status", "tokens", "user", "users",
     }

@@ -98,7 +98,8 @@ def render(
     status_path: str | None = None,
 ) -> web.Response:
     """An error page for browsers, or JSON for API clients; `refresh` retries until the app answers."""
-    headers = {"Cache-Control": "no-store"}
+    # Marks the edge's own answers (the hub's inference provider tells them from its servers').
+    headers = {"Cache-Control": "no-store", "X-Spacehub-Edge": "1"}
     if refresh:
         headers["Retry-After"] = "5"
     if not wants_html(request):

@@ -1,0 +1,186 @@
+"""The inference provider: the hub serves its own models by API (`/hf-inference/models/{id}`, in
+HF-Inference's shapes). Each model it serves runs in a model server, a space of its own made from
+templates/inference (built on the torch runtime, the model mounted read-only at /model), so it
+is scheduled through the same queues, limited and isolated like an app, and scaled to zero after
+idle and woken by a request like one. Model servers belong to a system organization, `hf-inference`
+(a reserved name: no account can take it), with no members, so only administrators see them."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from spacehub.addresses import app_url
+from spacehub.controller import environment
+from spacehub.controller.access import app_link
+from spacehub.controller.accounts import Principal, find_account
+from spacehub.controller.context import ControllerContext
+from spacehub.controller.repos import create_repo, find_repo, open_git
+from spacehub.controller.spaces import handle_push, publish, redeploy_if_deployed
+from spacehub.db.models import (
+    Account,
+    AccountKind,
+    Membership,
+    Repo,
+    RepoType,
+    Space,
+    SpaceVariable,
+    TokenRole,
+)
+from spacehub.errors import BadRequest, Conflict, PayloadTooLarge
+from spacehub.repos.commits import commit_files
+
+SYSTEM_ORG = "hf-inference"
+TASKS = (
+    "text-classification",
+    "token-classification",
+    "fill-mask",
+    "feature-extraction",
+    "sentence-similarity",
+    "zero-shot-classification",
+    "question-answering",
+    "summarization",
+    "translation",
+    "text2text-generation",
+    "text-generation",
+    "image-classification",
+)
+WEIGHTS = re.compile(r"(^|/)(model|pytorch_model)(-\d+-of-\d+)?\.(safetensors|bin)$")
+# A model needs about its weights' size in memory, and the server about this much besides.
+SERVER_OVERHEAD = 600 * 1024**2
+LINK_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Forward:
+    """Where the hub sends a model's request: the edge, asked for the model server's app (so
+    that it wakes it and holds the request as for any app), with a signed link to it."""
+
+    url: str
+    host: str
+    stage: str
+
+
+def model_server(ctx: ControllerContext, session: Session, model: Repo) -> Space:
+    """The space that serves `model`: made on its first request; restarted when the model's head or
+    task changed since, and rebuilt when the server's template did (a new spacehub release)."""
+    head, task = servable(ctx, model)
+    org = system_org(session)
+    files = server_files(ctx)
+    name = f"model-{model.id}"
+    repo = find_repo(session, RepoType.SPACE, org.name, name)
+    fresh = repo is None or repo.space is None
+    if repo is None or repo.space is None:
+        repo = create_repo(
+            session,
+            ctx.settings,
+            Principal(account=org, role=TokenRole.WRITE),
+            type=RepoType.SPACE,
+            owner=org.name,
+            name=name,
+            private=True,
+            sdk="gradio",
+            hardware=ctx.settings.inference_flavor,
+        )
+        assert repo.space is not None
+        repo.space.sleep_time = ctx.settings.inference_sleep_time
+    space = repo.space
+    assert space is not None
+    changed = configure(session, space, model, head, task, digest(files))
+    if fresh or "SERVER_TEMPLATE" in changed:
+        commit_files(open_git(ctx.settings, repo), files, "The model server", Principal(account=org).author)
+        publish(ctx, space)
+        handle_push(ctx, session, repo)
+    elif changed:
+        redeploy_if_deployed(ctx, session, space)
+    return space
+
+
+def server_files(ctx: ControllerContext) -> dict[str, bytes]:
+    """The model server's files (templates/inference)."""
+    folder = ctx.settings.templates_dir / "inference"
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def digest(files: dict[str, bytes]) -> str:
+    """A short digest of the server's files, to tell a server made from an older template."""
+    hashed = hashlib.sha256()
+    for name, content in sorted(files.items()):
+        hashed.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
+    return hashed.hexdigest()[:16]
+
+
+def configure(session: Session, space: Space, model: Repo, head: str, task: str, template: str) -> set[str]:
+    """Point the server at the model's head and task; what changed."""
+    mount = {"type": "model", "source": model.full_name, "mountPath": "/model", "readOnly": True}
+    volumes = [{**mount, "revision": head}]
+    wanted = {"MODEL_ID": model.full_name, "INFERENCE_TASK": task, "SERVER_TEMPLATE": template}
+    current = {
+        v.key: v.value for v in session.query(SpaceVariable).filter(SpaceVariable.space_id == space.repo_id)
+    }
+    changed = {key for key, value in wanted.items() if current.get(key) != value}
+    for key in changed:
+        environment.upsert(session, SpaceVariable, space, key, wanted[key], "set by the inference provider")
+    if space.volumes != volumes:
+        space.volumes = volumes
+        changed.add("volumes")
+    return changed
+
+
+def servable(ctx: ControllerContext, model: Repo) -> tuple[str, str]:
+    """The model's head commit and task (from its card; empty: from its architecture); BadRequest
+    for an unknown task or a model without weights, PayloadTooLarge for one its flavor cannot hold."""
+    task = str((model.card or {}).get("pipeline_tag") or "")
+    if task and task not in TASKS:
+        raise BadRequest(f"{model.full_name} is a {task} model; this provider serves {', '.join(TASKS)}")
+    git = open_git(ctx.settings, model)
+    head = git.head()
+    files = {f.path: f.size for f in git.files(head)} if head else {}
+    if "config.json" not in files:
+        raise BadRequest(f"{model.full_name} has no config.json: push a transformers model (save_pretrained)")
+    weights = sum(size for path, size in files.items() if WEIGHTS.search(path))
+    if not weights:
+        raise BadRequest(f"{model.full_name} has no weights (model.safetensors or pytorch_model.bin)")
+    flavor = ctx.flavors[ctx.settings.inference_flavor]
+    if weights + SERVER_OVERHEAD > flavor.memory_bytes:
+        raise PayloadTooLarge(
+            f"{model.full_name}'s weights ({weights / 1024**3:.1f} GiB) do not fit the model servers' "
+            f"hardware, {flavor.name} ({flavor.memory})"
+        )
+    assert head is not None
+    return head, task
+
+
+def system_org(session: Session) -> Account:
+    """The organization that owns model servers (made on first use; it has no members)."""
+    org = find_account(session, SYSTEM_ORG)
+    if org is not None and (org.kind != AccountKind.ORG or has_members(session, org)):
+        raise Conflict(
+            f"the account {SYSTEM_ORG!r} is someone's (made before the name was reserved): an "
+            "administrator must rename it before the hub can serve models"
+        )
+    if org is None:
+        org = Account(name=SYSTEM_ORG, kind=AccountKind.ORG, fullname="Inference provider")
+        session.add(org)
+        session.flush()
+    return org
+
+
+def has_members(session: Session, org: Account) -> bool:
+    """Whether anyone belongs to `org`."""
+    return session.scalar(select(Membership.user_id).where(Membership.org_id == org.id).limit(1)) is not None
+
+
+def forward_target(ctx: ControllerContext, server: Space, path: str) -> Forward:
+    """How to reach `path` of the model server's app through the edge, signed in as its owner."""
+    repo = server.repo
+    link, _exp = app_link(ctx.settings, Principal(account=repo.owner), repo, LINK_SECONDS)
+    edge = ctx.settings.resolved_edge_url
+    url = app_url(ctx.settings, server.subdomain, repo.owner.name, repo.name, edge)
+    scheme_host, _, prefix = url.partition("://")[2].partition("/")
+    target = f"{edge}/{prefix}".rstrip("/") + "/" + path.lstrip("/")
+    return Forward(url=f"{target}?__sign={link}", host=scheme_host, stage=server.stage.value)
