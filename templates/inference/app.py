@@ -113,7 +113,8 @@ def plain(value: Any) -> Any:
 def generation(parameters: dict[str, Any]) -> dict[str, Any]:
     """The generation parameters the client sent that `generate` understands; greedy unless it
     asks to sample, and 20 new tokens unless it says how many (as TGI does)."""
-    chosen = {k: parameters[k] for k in GENERATION_PARAMETERS if parameters.get(k) is not None}
+    given = {**parameters, **(parameters.get("generate_parameters") or {})}  # summaries nest them
+    chosen = {k: given[k] for k in GENERATION_PARAMETERS if given.get(k) is not None}
     return {"do_sample": False, "max_new_tokens": 20, **chosen}
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 from huggingface_hub import HfApi, InferenceClient
 from huggingface_hub.errors import HfHubHTTPError
-from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
+from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer, pipeline
 
 from tests.utils.platform import Platform
 from tests.utils.tiny_models import make, png
@@ -28,6 +28,7 @@ TASKS = (
     "question-answering",
     "text-generation",
     "image-classification",
+    "summarization",
 )
 SERVER_ORG = "hf-inference"
 TOLERANCE = 1e-4
@@ -122,6 +123,22 @@ def test_each_task_answers_as_a_local_pipeline_does(platform: Platform, models) 
     repo, folder = models["image-classification"]
     expected = pipeline("image-classification", model=str(folder))(_image(), top_k=5)
     same_scores(client(platform, repo).image_classification(png()), expected)
+
+    repo, folder = models["summarization"]
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    seq2seq = AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
+    text = "alice lives in paris and bob lives in london"
+
+    def locally(max_new_tokens: int) -> str:
+        with torch.no_grad():
+            output = seq2seq.generate(**tokenizer(text, return_tensors="pt"), max_new_tokens=max_new_tokens)
+        return tokenizer.decode(output[0], skip_special_tokens=True)
+
+    assert client(platform, repo).summarization(text).summary_text == locally(20)
+    translated = client(platform, repo, "/pipeline/translation").translation(
+        text, generate_parameters={"max_new_tokens": 4}
+    )
+    assert translated.translation_text == locally(4)
 
     repo, _folder = models["question-answering"]
     context = "alice lives in paris"

@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import (
+    BartConfig,
+    BartForConditionalGeneration,
     BertConfig,
     BertForMaskedLM,
     BertForQuestionAnswering,
@@ -173,6 +175,25 @@ def make(task: str, folder: Path) -> Path:
             eos_token_id=SPECIALS.index("<eos>"),
         )
         return save(GPT2LMHeadModel(config), tokenizer, folder, task)
+    if task == "summarization":
+        eos = SPECIALS.index("<eos>")
+        config = BartConfig(
+            vocab_size=len(SPECIALS) + len(WORDS),
+            d_model=32,
+            encoder_layers=1,
+            decoder_layers=1,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            encoder_ffn_dim=37,
+            decoder_ffn_dim=37,
+            max_position_embeddings=128,
+            pad_token_id=0,
+            bos_token_id=SPECIALS.index("[CLS]"),
+            eos_token_id=eos,
+            decoder_start_token_id=SPECIALS.index("[CLS]"),
+            forced_eos_token_id=None,
+        )
+        return save(BartForConditionalGeneration(config), word_tokenizer(bert_style=False), folder, task)
     if task == "image-classification":
         labels = {0: "cat", 1: "dog"}
         config = ViTConfig(
