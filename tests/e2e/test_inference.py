@@ -18,6 +18,7 @@ from huggingface_hub import HfApi, InferenceClient
 from huggingface_hub.errors import HfHubHTTPError
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer, pipeline
 
+from tests.utils.pages import PageClient
 from tests.utils.platform import Platform
 from tests.utils.tiny_models import make, png
 
@@ -201,6 +202,13 @@ def test_private_models_answer_only_to_their_readers(platform: Platform, models,
         time.sleep(2)
     assert answer.status_code == 200, answer.text
     assert answer.json()[0][0]["label"] in {"entailment", "neutral", "contradiction"}
+    # The page's try-it form calls with the signed-in browser's session, marked as the pages' own.
+    with PageClient(platform.url) as pages:
+        assert pages.log_in(alice.name, alice.token).status_code == 303
+        url = f"/hf-inference/models/{repo}"
+        assert pages.http.post(url, json={"inputs": "good movie"}).status_code == 404
+        marked = pages.http.post(url, json={"inputs": "good movie"}, headers={"X-Requested-With": "spacehub"})
+        assert marked.status_code == 200, marked.text
     # The servers are the platform's: no user sees them, or reaches their apps directly.
     assert list(api.list_spaces(author=SERVER_ORG)) == []
     server = HfApi(endpoint=platform.url, token=platform.admin_token).list_spaces(author=SERVER_ORG)
@@ -248,3 +256,16 @@ def _serves(platform: Platform, server: str, model: str) -> bool:
     with platform.client() as admin:
         variables = admin.get(f"/api/spaces/{server}/variables").json()
     return variables.get("MODEL_ID", {}).get("value") == model
+
+
+def test_a_model_page_tries_the_model_in_the_browser(platform: Platform, models, browser) -> None:
+    repo, _folder = models["token-classification"]
+    page = browser.new_page()
+    page.goto(f"{platform.url}/{repo}")
+    form = page.locator("#try-it")
+    form.get_by_label("Text").fill("alice lives in paris")
+    form.get_by_role("button", name="Compute").click()
+    output = form.locator(".try-output")
+    output.get_by_text('"entity_group"').wait_for(timeout=60_000)
+    assert "alice" in output.inner_text()
+    page.close()

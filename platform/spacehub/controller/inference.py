@@ -49,6 +49,8 @@ TASKS = (
     "text-generation",
     "image-classification",
 )
+# Tasks whose inputs are more than a text or an image: no try-it form on the model page.
+FORMLESS_TASKS = ("zero-shot-classification", "sentence-similarity", "feature-extraction")
 WEIGHTS = re.compile(r"(^|/)(model|pytorch_model)(-\d+-of-\d+)?\.(safetensors|bin)$")
 # A model needs about its weights' size in memory, and the server about this much besides.
 SERVER_OVERHEAD = 600 * 1024**2

@@ -83,10 +83,14 @@ def resolve_principal(ctx: ControllerContext, session: Session, token: str | Non
 
 
 def request_principal(ctx: ControllerContext, session: Session, request: Request) -> Principal:
-    """Who a request comes from: its token, or, for reads only, the browser session of the hub's
-    pages (their scripts read runtimes and logs; every change goes through forms with CSRF tokens)."""
+    """Who a request comes from: its token, or, with read rights only, the browser session of the
+    hub's pages: for GET and HEAD (their scripts read runtimes and logs), and for requests their
+    scripts mark with `X-Requested-With: spacehub` (the model pages' try-it form), a header no
+    other site can send (it needs a CORS preflight the hub never grants). Every change goes
+    through forms with CSRF tokens."""
     token = bearer_token(request)
-    if token is None and request.method in ("GET", "HEAD"):
+    marked = request.headers.get("x-requested-with") == "spacehub"
+    if token is None and (request.method in ("GET", "HEAD") or marked):
         account = browser_account(ctx, session, request)
         if account is not None:
             return Principal(account=account, role=TokenRole.READ)

@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, func, select
 from spacehub.controller.access import APP_LINK_SECONDS, app_link, can_read, can_write
 from spacehub.controller.accounts import find_account
 from spacehub.controller.files import file_view, folder_view
+from spacehub.controller.inference import FORMLESS_TASKS, TASKS
 from spacehub.controller.listing import count_visible, listing_conditions, visible_repos
 from spacehub.controller.repos import get_readable_repo, get_space_for_app, open_git
 from spacehub.controller.serializers import space_runtime
@@ -251,6 +252,16 @@ def spaces_using(browser: Browser, repo: Repo, limit: int = 24) -> list[Repo]:
     return list(browser.session.scalars(query))
 
 
+TRY_EXAMPLES = {"fill-mask": "Paris is the [MASK] of France.", "question-answering": "Who lives here?"}
+
+
+def try_task(model: Repo) -> str | None:
+    """The task of a model page's try-it form: its card's, if the inference provider serves it
+    and a form can ask it (not zero-shot labels, embeddings or sentence pairs)."""
+    task = str((model.card or {}).get("pipeline_tag") or "")
+    return task if task in TASKS and task not in FORMLESS_TASKS else None
+
+
 def _repo_routes(prefix: str, type: RepoType) -> None:
     def base(browser: Browser, owner: str, name: str) -> dict[str, Any]:
         repo = get_readable_repo(browser.session, browser.principal, type, owner, name)
@@ -266,8 +277,15 @@ def _repo_routes(prefix: str, type: RepoType) -> None:
     def repo_page(owner: str, name: str, browser: BrowserDep) -> Response:
         context = base(browser, owner, name)
         used_by = spaces_using(browser, context["repo"])
+        task = try_task(context["repo"]) if type == RepoType.MODEL else None
         return browser.render(
-            "repo.html", tab="card", used_by=used_by, **context, **files_context(browser, context["repo"], "")
+            "repo.html",
+            tab="card",
+            used_by=used_by,
+            try_task=task,
+            try_example=TRY_EXAMPLES.get(task or "", ""),
+            **context,
+            **files_context(browser, context["repo"], ""),
         )
 
     if type == RepoType.DATASET:

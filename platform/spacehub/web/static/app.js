@@ -140,6 +140,41 @@
   }
 
   // The account menu (a <details>) closes on Escape and on a click elsewhere.
+  // A model page's try-it form: one call to the hub's inference provider, its answer shown as JSON.
+  document.querySelectorAll("section.try-it").forEach(function (section) {
+    var form = section.querySelector("form");
+    var output = section.querySelector(".try-output");
+    var task = section.getAttribute("data-task");
+    function show(text) { output.hidden = false; output.textContent = text; }
+    function call(body, type, tries) {
+      fetch(section.getAttribute("data-url"), {
+        method: "POST", credentials: "same-origin", body: body,
+        headers: {"Content-Type": type, "X-Requested-With": "spacehub"}
+      }).then(function (r) {
+        return r.json().then(function (answer) {
+          if (r.status === 503 && tries < 60 && answer.estimated_time) {
+            show(answer.error + "; trying again…");
+            setTimeout(function () { call(body, type, tries + 1); }, 5000);
+          } else {
+            show(JSON.stringify(answer, null, 2));
+          }
+        });
+      }).catch(function (error) { show(String(error)); });
+    }
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      show("Computing…");
+      if (task === "image-classification") {
+        var file = form.elements.image.files[0];
+        call(file, file.type || "application/octet-stream", 0);
+        return;
+      }
+      var inputs = form.elements.inputs.value;
+      if (task === "question-answering") { inputs = {question: inputs, context: form.elements.context.value}; }
+      call(JSON.stringify({inputs: inputs}), "application/json", 0);
+    });
+  });
+
   document.querySelectorAll("details.menu").forEach(function (menu) {
     document.addEventListener("click", function (event) {
       if (menu.open && !menu.contains(event.target)) { menu.open = false; }
