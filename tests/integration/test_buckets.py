@@ -271,3 +271,23 @@ def test_volumes_given_at_creation_and_duplication_are_kept(platform: Platform, 
         )
     assert refused.value.response.status_code == 400
     assert not api.repo_exists(again, repo_type="space")  # nothing half-made is left
+
+
+def test_a_space_mounts_only_what_its_owner_may_use(platform: Platform, make_user) -> None:
+    """An organization's space mounts what the organization may read; a member's own private
+    bucket is not the organization's to mount, even when the member sets it."""
+    alice = make_user()
+    org = "o" + secrets.token_hex(4)
+    with platform.client() as admin:
+        assert admin.post("/api/admin/orgs", json={"name": org}).status_code == 201
+        assert admin.post(f"/api/admin/orgs/{org}/members", json={"user": alice.name}).status_code == 204
+    api = api_for(platform, alice)
+    space = f"{org}/s-{secrets.token_hex(3)}"
+    api.create_repo(space, repo_type="space", space_sdk="gradio")
+    api.create_bucket("mine", private=True)
+    api.create_bucket(f"{org}/shared")
+    with pytest.raises(HfHubHTTPError) as refused:
+        api.set_space_volumes(space, [Volume(type="bucket", source=f"{alice.name}/mine", mount_path="/data")])
+    assert refused.value.response.status_code == 403 and f"{org} may not read" in str(refused.value)
+    api.set_space_volumes(space, [Volume(type="bucket", source=f"{org}/shared", mount_path="/data")])
+    assert [v.source for v in api.get_space_runtime(space).volumes] == [f"{org}/shared"]

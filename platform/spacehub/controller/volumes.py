@@ -12,12 +12,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from spacehub.controller import buckets
-from spacehub.controller.access import can_write
+from spacehub.controller.access import can_read, can_write
 from spacehub.controller.accounts import Principal, find_account
 from spacehub.controller.context import ControllerContext
+from spacehub.controller.inference import SYSTEM_ORG
 from spacehub.controller.repos import find_repo, get_readable_repo, open_git
 from spacehub.controller.spaces import redeploy_if_deployed
-from spacehub.db.models import RepoType, Space
+from spacehub.db.models import Bucket, Repo, RepoType, Space, TokenRole
 from spacehub.errors import BadRequest, Forbidden, NotFound
 from spacehub.queue.spec import VolumeMount
 
@@ -38,6 +39,8 @@ def set_volumes(
         raise BadRequest(f"`volumes` is a list of at most {MAX_VOLUMES} volume objects")
     volumes = [normal_volume(ctx, session, principal, item) for item in raw]
     check_mount_paths([v["mountPath"] for v in volumes])
+    for problem in filter(None, (owner_problem(session, space, v) for v in volumes)):
+        raise Forbidden(problem)
     space.volumes = volumes or None
     redeploy_if_deployed(ctx, session, space)
 
@@ -123,18 +126,40 @@ def check_mount_paths(paths: list[str]) -> None:
                 raise BadRequest(f"volumes at {one} and {other} overlap: give each its own folder")
 
 
+def owner_problem(session: Session, space: Space, volume: dict[str, Any]) -> str | None:
+    """Why the space's owner may not mount `volume` (it must read each source, and write each bucket
+    it mounts read-write, at every start: access taken away ends the mount); None when it may. The
+    inference provider's servers mount the models readers asked for: it checks each request."""
+    if space.repo.owner.name == SYSTEM_ORG:
+        return None
+    owner = Principal(account=space.repo.owner, role=TokenRole.WRITE)
+    account, name = volume["source"].split("/")
+    found: Repo | Bucket | None
+    if volume["type"] == "bucket":
+        found = buckets.find_bucket(session, find_account(session, account), name)
+    else:
+        found = find_repo(session, RepoType(volume["type"]), account, name)
+    if found is None or not can_read(session, owner, found):
+        return f"{space.repo.owner.name} may not read {volume['type']} {volume['source']}"
+    if volume["type"] == "bucket" and not volume["readOnly"] and not can_write(session, owner, found):
+        return f"{space.repo.owner.name} may not write to bucket {volume['source']}: mount it read-only"
+    return None
+
+
 def mounts_for(ctx: ControllerContext, session: Session, space: Space) -> list[VolumeMount]:
     """The space's volumes resolved for the host that starts it: a bucket's directory, a
-    repository's commit. A source that went away is reported, for the agent to say so."""
+    repository's commit. A source that went away, or that the space's owner may no longer use,
+    is reported, for the agent to say so."""
     mounts = []
     for volume in space.volumes or []:
         kind, source, target = volume["type"], volume["source"], volume["mountPath"]
         mount = VolumeMount(kind=kind, source=source, mount_path=target, read_only=volume["readOnly"])
         owner, name = source.split("/")
+        refused = owner_problem(session, space, volume)
         if kind == "bucket":
             bucket = buckets.find_bucket(session, find_account(session, owner), name)
-            if bucket is None:
-                mount.problem = f"bucket {source} no longer exists"
+            if bucket is None or refused:
+                mount.problem = refused or f"bucket {source} no longer exists"
             else:
                 mount.bucket_dir = str(bucket.id)
                 if not mount.read_only and buckets.is_full(ctx, bucket):
@@ -146,8 +171,8 @@ def mounts_for(ctx: ControllerContext, session: Session, space: Space) -> list[V
         else:
             repo = find_repo(session, RepoType(kind), owner, name)
             sha = open_git(ctx.settings, repo).resolve(volume["revision"]) if repo is not None else None
-            if repo is None or sha is None:
-                mount.problem = f"{kind} {source} at {volume['revision']!r} no longer exists"
+            if repo is None or sha is None or refused:
+                mount.problem = refused or f"{kind} {source} at {volume['revision']!r} no longer exists"
             else:
                 mount.repo_id, mount.sha, mount.subpath = repo.id, sha, volume.get("path", "")
         mounts.append(mount)

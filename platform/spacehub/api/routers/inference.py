@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
@@ -53,11 +54,18 @@ async def chat_completions(owner: str, name: str, request: Request) -> Response:
 
 
 def prepare(ctx: ControllerContext, request: Request, owner: str, name: str, path: str) -> Forward:
-    """The model's server (made if new) and how to reach it, if the caller may read the model."""
-    with ctx.session() as session:
-        principal = request_principal(ctx, session, request)
-        model = get_readable_repo(session, principal, RepoType.MODEL, owner, name)
-        return forward_target(ctx, model_server(ctx, session, model), path)
+    """The model's server (made if new) and how to reach it, if the caller may read the model.
+    Two first requests at once both try to make the server: the one that loses finds it made."""
+    for attempt in (1, 2):
+        try:
+            with ctx.session() as session:
+                principal = request_principal(ctx, session, request)
+                model = get_readable_repo(session, principal, RepoType.MODEL, owner, name)
+                return forward_target(ctx, model_server(ctx, session, model), path)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def forward(request: Request, owner: str, name: str, path: str) -> Response:
