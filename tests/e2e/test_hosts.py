@@ -292,9 +292,19 @@ def test_a_bucket_volume_keeps_its_data_across_restart_rebuild_sleep_and_a_move(
     api.set_space_sleep_time(space, -1)
     assert hosts.container(space).id == rebuilt.id
 
-    api.request_space_hardware(space, "t4-small")  # served by the other host only
+    # A host of its own for the move: a flavor no other host of the module serves (two GPUs: a
+    # restart starts the new container before the old one gives its GPU back).
+    hosts.start_agent(
+        "volumes",
+        host_id=f"vol-{hosts.namespace}",
+        flavors="a10g-small",
+        agent_gpus='["0", "1"]',
+        agent_gpu_model="A10G",
+        gpu_mode="env",
+    )
+    api.request_space_hardware(space, "a10g-small")
     moved = replaced(rebuilt.id)
-    assert moved.labels["spacehub.host"] == f"gpu-{hosts.namespace}"
+    assert moved.labels["spacehub.host"] == f"vol-{hosts.namespace}"
     assert probe() == '5|{"m": 1}|read-only'
 
     fs = HfFileSystem(endpoint=hosts.url, token=hosts.admin_token)

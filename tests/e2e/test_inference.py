@@ -217,6 +217,12 @@ def test_private_models_answer_only_to_their_readers(platform: Platform, models,
         app, json={"inputs": "x"}, headers={"Authorization": f"Bearer {alice.token}"}, trust_env=False
     ).status_code in (401, 403, 404)
 
+    # Deleting the model deletes its server.
+    admin = HfApi(endpoint=platform.url, token=platform.admin_token)
+    assert any(_serves(platform, s.id, repo) for s in admin.list_spaces(author=SERVER_ORG))
+    api.delete_repo(repo)
+    assert not any(_serves(platform, s.id, repo) for s in admin.list_spaces(author=SERVER_ORG))
+
 
 @pytest.mark.parametrize(
     ("files", "status", "words"),

@@ -64,7 +64,6 @@ class Forward:
 
     url: str
     host: str
-    stage: str
 
 
 def model_server(ctx: ControllerContext, session: Session, model: Repo) -> Space:
@@ -73,17 +72,16 @@ def model_server(ctx: ControllerContext, session: Session, model: Repo) -> Space
     head, task = servable(ctx, model)
     org = system_org(session)
     files = server_files(ctx)
-    name = f"model-{model.id}"
-    repo = find_repo(session, RepoType.SPACE, org.name, name)
-    fresh = repo is None or repo.space is None
-    if repo is None or repo.space is None:
+    repo = server_of(session, model)
+    fresh = repo is None
+    if repo is None:
         repo = create_repo(
             session,
             ctx.settings,
             Principal(account=org, role=TokenRole.WRITE),
             type=RepoType.SPACE,
             owner=org.name,
-            name=name,
+            name=f"model-{model.id}",
             private=True,
             sdk="gradio",
             hardware=ctx.settings.inference_flavor,
@@ -100,6 +98,11 @@ def model_server(ctx: ControllerContext, session: Session, model: Repo) -> Space
     elif changed:
         redeploy_if_deployed(ctx, session, space)
     return space
+
+
+def server_of(session: Session, model: Repo) -> Repo | None:
+    """The repository of the model's server, if it has one (named by the model's id: renames keep it)."""
+    return find_repo(session, RepoType.SPACE, SYSTEM_ORG, f"model-{model.id}")
 
 
 def server_files(ctx: ControllerContext) -> dict[str, bytes]:
@@ -183,6 +186,6 @@ def forward_target(ctx: ControllerContext, server: Space, path: str) -> Forward:
     link, _exp = app_link(ctx.settings, Principal(account=repo.owner), repo, LINK_SECONDS)
     edge = ctx.settings.resolved_edge_url
     url = app_url(ctx.settings, server.subdomain, repo.owner.name, repo.name, edge)
-    scheme_host, _, prefix = url.partition("://")[2].partition("/")
+    host, _, prefix = url.partition("://")[2].partition("/")
     target = f"{edge}/{prefix}".rstrip("/") + "/" + path.lstrip("/")
-    return Forward(url=f"{target}?__sign={link}", host=scheme_host, stage=server.stage.value)
+    return Forward(url=f"{target}?__sign={link}", host=host)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from spacehub.controller import environment
 from spacehub.controller.accounts import Principal
 from spacehub.controller.context import ControllerContext
+from spacehub.controller.inference import server_of
 from spacehub.controller.logs import build_log_path
 from spacehub.controller.repos import (
     allocate_subdomain,
@@ -50,9 +51,12 @@ def delete_space(ctx: ControllerContext, session: Session, space: Space) -> None
 
 
 def remove_repo(ctx: ControllerContext, session: Session, repo: Repo) -> None:
-    """Delete a repository of any type, its space (if any) and its storage."""
+    """Delete a repository of any type, its space (if any) and its storage; a model's server too."""
     if repo.space is not None:
         delete_space(ctx, session, repo.space)
+    server = server_of(session, repo) if repo.type == RepoType.MODEL else None
+    if server is not None:
+        remove_repo(ctx, session, server)
     session.delete(repo)
     session.flush()
     delete_repo_storage(ctx.settings, repo)
