@@ -317,3 +317,30 @@ def test_a_bucket_volume_keeps_its_data_across_restart_rebuild_sleep_and_a_move(
     replaced(moved.id)
     assert probe() == "5|bucket read-only"
     assert "is full (its quota is 1 bytes): mounted read-only at /data" in hosts.logs(space, "run")
+
+
+def test_a_gpu_space_on_a_full_host_takes_over_its_own_gpu(hosts: Platform, space_name: str) -> None:
+    """A host with one GPU, used by the space itself: a restart and a new commit still start (the
+    old version hands its GPU over), instead of waiting for a GPU that only it holds."""
+    hosts.start_agent(
+        "solo", host_id=f"solo-{hosts.namespace}", flavors="l4x1", agent_gpus='["0"]', gpu_mode="env"
+    )
+    api = HfApi(endpoint=hosts.url, token=hosts.admin_token)
+    space = hosts.create_space(space_name, hardware="l4x1")
+    hosts.push(space, gradio_files("one"))
+    hosts.wait_stage(space, "RUNNING")
+    first = hosts.container(space)
+    api.restart_space(space)
+    hosts.push(space, gradio_files("two"))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        live = hosts.live_containers(space)
+        if len(live) == 1 and live[0].id != first.id and hosts.runtime(space)["stage"] == "RUNNING":
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(f"the space waited for its own GPU: {hosts.runtime(space)}")
+    assert Client(hosts.app_url(space), verbose=False).predict("x", api_name="/echo") == "two:x"
+    assert live[0].labels["spacehub.gpus"] == "0"
+    assert "goes to the new version" in hosts.logs(space, "run")
+    hosts.stop_process("solo")

@@ -128,6 +128,7 @@ def start(
         gpu_ids=tuple(gpus),
         mounts=mounts,
     )
+    hand_over_gpus(agent, spec, gpus, run_log)
     instance = agent.driver.start(launch)
     on_created()
     outcome = wait_until_healthy(agent.driver, instance, spec.startup_timeout)
@@ -149,6 +150,18 @@ def start(
         EventType.APP_RUNNING, spec, container=instance.id, upstream=instance.upstream, image=artifact
     )
     retire_replaced(agent, spec, keep=instance.id)
+
+
+def hand_over_gpus(agent: AgentContext, spec: DeploySpec, gpus: list[str], run_log: LogWriter) -> None:
+    """Stop this space's apps on this host that hold any of `gpus` (the worker gave the new
+    version their GPUs: GPUs are not shared, so the old version stops before the new one starts)."""
+    for instance in agent.driver.list():
+        if instance.space_id == spec.space_id and set(instance.gpus) & set(gpus):
+            run_log.write(
+                f"==> GPU {','.join(instance.gpus)} goes to the new version: the running one stops first"
+            )
+            run_log.flush()
+            agent.driver.stop(instance.id, timeout=10)
 
 
 def failure_reason(agent: AgentContext, spec: DeploySpec, outcome: Outcome) -> str:

@@ -3,7 +3,8 @@
 Before each dequeue it looks, under the host's admission lock, at what the host's apps and
 in-flight jobs take, listens only on the queues of flavors that still fit, and reserves the job's
 share (GPU device ids included) as it takes it. A GPU space therefore waits in its queue while
-every GPU is taken, and starts as soon as one frees."""
+every GPU is taken, and starts as soon as one frees, unless the GPUs it lacks are its own
+running app's: then it takes them over."""
 
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ class CapacityWorker(Worker):
             allocations = self.admission.allocations()
             servable = [q for q in self.all_queues if self._fits(q, allocations)]
             if not servable:
-                return None
+                return self._hand_over(allocations)
             result = Queue.dequeue_any(
                 servable,
                 None,
@@ -93,6 +94,32 @@ class CapacityWorker(Worker):
             claim_for_host(job, self.agent.host_id)
             log.info("took %s for %s%s", job.id, flavor.name, f" on GPUs {','.join(gpus)}" if gpus else "")
             return job, queue
+
+    def _hand_over(self, allocations: list[Allocation]) -> tuple[Job, Queue] | None:
+        """The next job of a GPU queue whose space's running app holds the GPUs it lacks here: it
+        takes them over (its start stops that app first, as GPUs are not shared), so that a GPU
+        space on a full host still restarts and updates instead of waiting for itself."""
+        for queue in self.all_queues:
+            flavor = self.agent.flavors.get(self.flavor_of(queue))
+            head = queue.get_job_ids(0, 1) if flavor is not None and flavor.gpus else []
+            job = Job.fetch(head[0], connection=self.connection) if head else None
+            if flavor is None or job is None or avoided_by(job, self.agent.host_id):
+                continue
+            space_id = job.meta.get("space_id")
+            held = [a for a in allocations if a.gpus and space_id and a.space_id == space_id]
+            others = [a for a in allocations if all(a is not h for h in held)]
+            request = flavor.request_for(str(job.meta.get("sdk", "")))
+            if not held or self.admission.short_of(flavor, request, others) is not None:
+                continue
+            queue.remove(job.id)
+            gpus = free_gpus(self.admission.capacity, others)[: flavor.gpus]
+            self.admission.reserve(job.id, flavor, request, gpus)
+            claim_for_host(job, self.agent.host_id)
+            log.info(
+                "took %s for %s on GPUs %s, from the app it replaces", job.id, flavor.name, ",".join(gpus)
+            )
+            return job, queue
+        return None
 
     def _fits(self, queue: Queue, allocations: list[Allocation]) -> bool:
         """Whether a job of this queue's flavor fits, after putting idle apps to sleep if memory is

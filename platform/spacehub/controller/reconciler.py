@@ -221,7 +221,13 @@ class Reconciler:
             return
         self.retries[build.id] = (attempts + 1, now)
         log.warning("build %s: %s; queueing it again (attempt %d)", build.id, why, attempts + 1)
-        requeue_deploy(self.ctx.queue(space.hardware), build.id, job_timeout(self.ctx), sdk=space.sdk)
+        requeue_deploy(
+            self.ctx.queue(space.hardware),
+            build.id,
+            job_timeout(self.ctx),
+            sdk=space.sdk,
+            space_id=space.repo_id,
+        )
         if attempts + 1 >= MAX_JOB_RETRIES:
             message = (
                 f"The platform failed to run this build {attempts + 1} times ({why}); it tries again every "

@@ -195,7 +195,8 @@ def deploy_commit(
     set_stage(ctx, space, progress_stage(space, BuildStatus.QUEUED), f"Queued on {space.hardware}")
     timeout = job_timeout(ctx, app.startup_timeout)
     queue, build_id = ctx.queue(space.hardware), build.id
-    after_commit(session, lambda: enqueue_deploy(queue, build_id, timeout, sdk=app.sdk))
+    space_id = space.repo_id
+    after_commit(session, lambda: enqueue_deploy(queue, build_id, timeout, sdk=app.sdk, space_id=space_id))
     return build
 
 
@@ -302,8 +303,11 @@ def start_again(
     build.status, build.error_message, build.finished_at = BuildStatus.STARTING, None, None
     set_stage(ctx, space, progress_stage(space, BuildStatus.STARTING), message)
     timeout = job_timeout(ctx)
-    queue, build_id, sdk = ctx.queue(space.hardware), build.id, space.sdk
-    after_commit(session, lambda: requeue_deploy(queue, build_id, timeout, sdk=sdk, avoid_host=avoid_host))
+    queue, build_id, sdk, space_id = ctx.queue(space.hardware), build.id, space.sdk, space.repo_id
+    after_commit(
+        session,
+        lambda: requeue_deploy(queue, build_id, timeout, sdk=sdk, space_id=space_id, avoid_host=avoid_host),
+    )
 
 
 def move(ctx: ControllerContext, session: Session, space: Space) -> None:

@@ -34,13 +34,14 @@ def job_id_for_build(build_id: int) -> str:
 
 
 def enqueue_deploy(
-    queue: Queue, build_id: int, timeout: int, *, sdk: str, avoid_host: str | None = None
+    queue: Queue, build_id: int, timeout: int, *, sdk: str, space_id: int, avoid_host: str | None = None
 ) -> Job:
-    """Queue the build and start of `build_id`; an agent serving the queue's flavor runs it (and
-    reserves what an idle app of `sdk` takes). With `avoid_host`, that host leaves the job to the
-    others for AVOID_SECONDS (then anyone may take it: a move must not strand a space when no other
-    host has room)."""
-    meta: dict[str, object] = {"sdk": sdk}
+    """Queue the build and start of `build_id` of space `space_id`; an agent serving the queue's
+    flavor runs it (and reserves what an idle app of `sdk` takes; a host short of GPUs only because
+    the space's running app holds them hands those over). With `avoid_host`, that host leaves the job
+    to the others for AVOID_SECONDS (then anyone may take it: a move must not strand a space when no
+    other host has room)."""
+    meta: dict[str, object] = {"sdk": sdk, "space_id": space_id}
     if avoid_host:
         meta.update(avoid_host=avoid_host, avoid_until=time.time() + AVOID_SECONDS)
     return queue.enqueue_call(
@@ -61,7 +62,7 @@ def avoided_by(job: Job, host_id: str) -> bool:
 
 
 def requeue_deploy(
-    queue: Queue, build_id: int, timeout: int, *, sdk: str, avoid_host: str | None = None
+    queue: Queue, build_id: int, timeout: int, *, sdk: str, space_id: int, avoid_host: str | None = None
 ) -> Job:
     """Queue build `build_id` again (a wake, a move to another host): the previous job of that id,
     finished or abandoned, makes way for the new one."""
@@ -73,7 +74,7 @@ def requeue_deploy(
     if previous is not None:
         cancel_job(queue.connection, job_id)
         previous.delete(remove_from_queue=True)
-    return enqueue_deploy(queue, build_id, timeout, sdk=sdk, avoid_host=avoid_host)
+    return enqueue_deploy(queue, build_id, timeout, sdk=sdk, space_id=space_id, avoid_host=avoid_host)
 
 
 def claim_for_host(job: Job, host_id: str) -> None:
