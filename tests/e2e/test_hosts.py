@@ -214,6 +214,18 @@ def test_old_images_are_pruned(hosts: Platform, space_name: str) -> None:
     assert disk[f"cpu-{hosts.namespace}"]["images"] > 0
 
 
+def replaced(hosts: Platform, space: str, old_id: str, sha: str | None = None) -> Any:
+    """The space's one container once it replaced `old_id` and runs (commit `sha`, if given)."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        live, runtime = hosts.live_containers(space), hosts.runtime(space)
+        replaced_it = len(live) == 1 and live[0].id != old_id and runtime["stage"] == "RUNNING"
+        if replaced_it and (sha is None or runtime["sha"] == sha):
+            return live[0]
+        time.sleep(1)
+    raise AssertionError(f"no new container: {hosts.runtime(space)}")
+
+
 VOLUME_APP = """
 import os
 
@@ -265,25 +277,16 @@ def test_a_bucket_volume_keeps_its_data_across_restart_rebuild_sleep_and_a_move(
     def probe() -> str:
         return Client(hosts.app_url(space), verbose=False).predict("", api_name="/probe")
 
-    def replaced(old_id: str) -> Any:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            live = hosts.live_containers(space)
-            if len(live) == 1 and live[0].id != old_id and hosts.runtime(space)["stage"] == "RUNNING":
-                return live[0]
-            time.sleep(1)
-        raise AssertionError(f"no new container: {hosts.runtime(space)}")
-
     assert probe() == '1|{"m": 1}|read-only'
     first = hosts.container(space)
     assert first.labels["spacehub.host"] == f"cpu-{hosts.namespace}"
 
     api.restart_space(space)
-    restarted = replaced(first.id)
+    restarted = replaced(hosts, space, first.id)
     assert probe().startswith("2|")
 
     api.restart_space(space, factory_reboot=True)
-    rebuilt = replaced(restarted.id)
+    rebuilt = replaced(hosts, space, restarted.id)
     assert probe().startswith("3|")
 
     api.set_space_sleep_time(space, 5)
@@ -303,7 +306,7 @@ def test_a_bucket_volume_keeps_its_data_across_restart_rebuild_sleep_and_a_move(
         gpu_mode="env",
     )
     api.request_space_hardware(space, "a10g-small")
-    moved = replaced(rebuilt.id)
+    moved = replaced(hosts, space, rebuilt.id)
     assert moved.labels["spacehub.host"] == f"vol-{hosts.namespace}"
     assert probe() == '5|{"m": 1}|read-only'
 
@@ -314,7 +317,7 @@ def test_a_bucket_volume_keeps_its_data_across_restart_rebuild_sleep_and_a_move(
     with hosts.client() as admin:
         assert admin.put(f"/api/buckets/{bucket}/settings", json={"quota": 1}).status_code == 200
     api.restart_space(space)
-    replaced(moved.id)
+    replaced(hosts, space, moved.id)
     assert probe() == "5|bucket read-only"
     assert "is full (its quota is 1 bytes): mounted read-only at /data" in hosts.logs(space, "run")
 
@@ -329,18 +332,12 @@ def test_a_gpu_space_on_a_full_host_takes_over_its_own_gpu(hosts: Platform, spac
     space = hosts.create_space(space_name, hardware="l4x1")
     hosts.push(space, gradio_files("one"))
     hosts.wait_stage(space, "RUNNING")
+
     first = hosts.container(space)
     api.restart_space(space)
-    hosts.push(space, gradio_files("two"))
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        live = hosts.live_containers(space)
-        if len(live) == 1 and live[0].id != first.id and hosts.runtime(space)["stage"] == "RUNNING":
-            break
-        time.sleep(1)
-    else:
-        raise AssertionError(f"the space waited for its own GPU: {hosts.runtime(space)}")
+    restarted = replaced(hosts, space, first.id)
+    updated = replaced(hosts, space, restarted.id, hosts.push(space, gradio_files("two")))
     assert Client(hosts.app_url(space), verbose=False).predict("x", api_name="/echo") == "two:x"
-    assert live[0].labels["spacehub.gpus"] == "0"
+    assert updated.labels["spacehub.gpus"] == "0"
     assert "goes to the new version" in hosts.logs(space, "run")
     hosts.stop_process("solo")

@@ -154,13 +154,15 @@ def start(
 
 def hand_over_gpus(agent: AgentContext, spec: DeploySpec, gpus: list[str], run_log: LogWriter) -> None:
     """Stop this space's apps on this host that hold any of `gpus` (the worker gave the new
-    version their GPUs: GPUs are not shared, so the old version stops before the new one starts)."""
+    version their GPUs: GPUs are not shared, so the old version stops before the new one starts).
+    Its route goes first: visitors are held until the new version answers, and the monitor does
+    not take the stop for a lost app (which it would start again)."""
     for instance in agent.driver.list():
         if instance.space_id == spec.space_id and set(instance.gpus) & set(gpus):
-            run_log.write(
-                f"==> GPU {','.join(instance.gpus)} goes to the new version: the running one stops first"
-            )
+            held = ",".join(instance.gpus)
+            run_log.write(f"==> GPU {held} goes to the new version: the running one stops first")
             run_log.flush()
+            agent.routes.delete_route(instance.subdomain, (instance.build_id, agent.host_id))
             agent.driver.stop(instance.id, timeout=10)
 
 

@@ -105,8 +105,13 @@ class CapacityWorker(Worker):
             job = Job.fetch(head[0], connection=self.connection) if head else None
             if flavor is None or job is None or avoided_by(job, self.agent.host_id):
                 continue
-            space_id = job.meta.get("space_id")
-            held = [a for a in allocations if a.gpus and space_id and a.space_id == space_id]
+            space_id, build_id = job.meta.get("space_id"), int(job.args[0])
+            # Only from an older version: a newer one never gives its GPUs back to what it replaced.
+            held = [
+                a
+                for a in allocations
+                if a.gpus and space_id and a.space_id == space_id and a.build_id < build_id
+            ]
             others = [a for a in allocations if all(a is not h for h in held)]
             request = flavor.request_for(str(job.meta.get("sdk", "")))
             if not held or self.admission.short_of(flavor, request, others) is not None:
