@@ -4,7 +4,7 @@ against the peer, the same pipeline on the same files called in-process, and the
 container called directly; (2) cold calls, each on a server put to sleep first (scaled to zero).
 Targets (issue 14): warm adds at most 5 ms over in-process; cold answers within 10 s.
 
-    PYTHONPATH=.:platform .venv/bin/python bench/inference.py
+    PYTHONPATH=. .venv/bin/python bench/inference.py
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def summary(samples: list[float]) -> str:
 
 
 def main() -> None:
-    port, _ = free_port_pair()
+    port = free_port_pair()
     token = secrets.token_urlsafe(24)
     hub = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="spacehub-inference-bench-") as tmp:
