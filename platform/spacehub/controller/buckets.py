@@ -149,6 +149,11 @@ def upload(ctx: ControllerContext, bucket: Bucket, path: str, source: BinaryIO, 
     return bucket_files.write_file(root, path, source)
 
 
+def bucket_url(hub_url: str, bucket: Bucket) -> str:
+    """The bucket's page (also the `url` the client parses the bucket's id from)."""
+    return f"{hub_url}/buckets/{bucket.full_name}"
+
+
 def bucket_json(ctx: ControllerContext, bucket: Bucket, hub_url: str) -> dict[str, Any]:
     """The bucket in the Hub's shape (`bucket_info`, `list_buckets`), with its quota."""
     size, count = bucket_files.usage(bucket_root(ctx, bucket))
@@ -161,7 +166,7 @@ def bucket_json(ctx: ControllerContext, bucket: Bucket, hub_url: str) -> dict[st
         "size": size,
         "totalFiles": count,
         "quota": bucket.quota_bytes,
-        "url": f"{hub_url}/buckets/{bucket.full_name}",
+        "url": bucket_url(hub_url, bucket),
     }
 
 

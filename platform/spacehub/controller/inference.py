@@ -7,9 +7,11 @@ idle and woken by a request like one. Model servers belong to a system organizat
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -71,7 +73,7 @@ def model_server(ctx: ControllerContext, session: Session, model: Repo) -> Space
     task changed since, and rebuilt when the server's template did (a new spacehub release)."""
     head, task = servable(ctx, model)
     org = system_org(session)
-    files = server_files(ctx)
+    files, template = server_template(ctx.settings.templates_dir / "inference")
     repo = server_of(session, model)
     fresh = repo is None
     if repo is None:
@@ -90,7 +92,7 @@ def model_server(ctx: ControllerContext, session: Session, model: Repo) -> Space
         repo.space.sleep_time = ctx.settings.inference_sleep_time
     space = repo.space
     assert space is not None
-    changed = configure(session, space, model, head, task, digest(files))
+    changed = configure(session, space, model, head, task, template)
     if fresh or "SERVER_TEMPLATE" in changed:
         commit_files(open_git(ctx.settings, repo), files, "The model server", Principal(account=org).author)
         publish(ctx, space)
@@ -105,18 +107,16 @@ def server_of(session: Session, model: Repo) -> Repo | None:
     return find_repo(session, RepoType.SPACE, SYSTEM_ORG, f"model-{model.id}")
 
 
-def server_files(ctx: ControllerContext) -> dict[str, bytes]:
-    """The model server's files (templates/inference)."""
-    folder = ctx.settings.templates_dir / "inference"
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
-
-
-def digest(files: dict[str, bytes]) -> str:
-    """A short digest of the server's files, to tell a server made from an older template."""
+@functools.cache
+def server_template(folder: Path) -> tuple[dict[str, bytes], str]:
+    """The model server's files (templates/inference) and their digest, read once per process (a
+    new template comes with a new release, which restarts the controller): the digest tells a
+    server made from an older template."""
+    files = {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
     hashed = hashlib.sha256()
     for name, content in sorted(files.items()):
         hashed.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
-    return hashed.hexdigest()[:16]
+    return files, hashed.hexdigest()[:16]
 
 
 def configure(session: Session, space: Space, model: Repo, head: str, task: str, template: str) -> set[str]:

@@ -53,7 +53,7 @@ def create(
         bucket = buckets.create_bucket(ctx, session, principal, namespace, name, private)
     except Conflict as exc:
         existing = buckets.readable_bucket(session, principal, namespace, name)
-        url = f"{public_base_url(request)}/buckets/{existing.full_name}"
+        url = buckets.bucket_url(public_base_url(request), existing)
         return error_response(exc.status_code, exc.message, exc.error_code, url=url)
     return JSONResponse(buckets.bucket_json(ctx, bucket, public_base_url(request)))
 
@@ -154,7 +154,7 @@ async def batch(
     """Apply `deleteFile` operations; list every operation that failed and why (422 when all did)."""
     operations = list(parse_ndjson(await request.body()))
     bucket = await run_in_threadpool(buckets.writable_bucket, session, principal, namespace, name)
-    url = f"{public_base_url(request)}/buckets/{bucket.full_name}"
+    url = buckets.bucket_url(public_base_url(request), bucket)
     failed = await run_in_threadpool(apply_batch, buckets.bucket_root(ctx, bucket), operations, url)
     status = 422 if operations and len(failed) == len(operations) else 200
     return JSONResponse({"failed": failed}, status_code=status)
@@ -197,7 +197,7 @@ def _refuse_xet(kind: str) -> None:
         namespace: str, name: str, request: Request, session: SessionDep, principal: PrincipalDep
     ) -> None:
         bucket = buckets.readable_bucket(session, principal, namespace, name)
-        url = f"{public_base_url(request)}/buckets/{bucket.full_name}"
+        url = buckets.bucket_url(public_base_url(request), bucket)
         raise Unsupported(XET_ADVICE.format(url=url), status_code=501)
 
 
