@@ -1,5 +1,6 @@
 """The inference provider's cost: `spacehub up`, a tiny text-classification model made here and
-pushed, then (1) warm calls through the hub (`/hf-inference/models/{id}`: hub, edge, model server)
+pushed, then (1) warm calls through the hub (`/hf-inference/models/{id}`: the edge, the hub, and
+the model server, which the hub calls straight while it runs)
 against the peer, the same pipeline on the same files called in-process, and the server's own
 container called directly; (2) cold calls, each on a server put to sleep first (scaled to zero).
 Targets (issue 14): warm adds at most 5 ms over in-process; cold answers within 10 s.

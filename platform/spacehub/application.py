@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email.utils import formatdate
 
+import aiohttp
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
@@ -40,6 +41,7 @@ from spacehub.controller.leader import Leadership
 from spacehub.controller.reconciler import Reconciler
 from spacehub.http.errors import install_error_handlers
 from spacehub.http.schema import install_schema
+from spacehub.state.activity import Activity
 from spacehub.state.connection import connect_async
 from spacehub.web import account as web_account
 from spacehub.web import admin as web_admin
@@ -111,6 +113,13 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         ctx = ControllerContext.from_settings(settings)
         app.state.ctx = ctx
         app.state.aredis = connect_async(settings.resolved_redis_url)
+        # Requests the hub sends to model servers count as visits there, as the edge counts its own.
+        app.state.activity = Activity(app.state.aredis, ctx.keys)
+        app.state.activity.start()
+        # One client for the requests forwarded to model servers (its connections are reused).
+        # aiohttp: it adds about half the latency httpx's client does.
+        timeout = aiohttp.ClientTimeout(sock_connect=10, sock_read=300)
+        app.state.model_servers = aiohttp.ClientSession(timeout=timeout, auto_decompress=False)
         with ctx.session() as session:
             if settings.admin_token is not None:
                 ensure_admin(session, settings.admin_token.get_secret_value())
@@ -123,6 +132,8 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
             stop.set()
             for thread in threads:
                 thread.join(timeout=5)
+            await app.state.model_servers.close()
+            await app.state.activity.close()
             await app.state.aredis.aclose()
             ctx.redis.close()
 

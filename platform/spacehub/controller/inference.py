@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,12 +61,70 @@ LINK_SECONDS = 300
 
 
 @dataclass(frozen=True)
-class Forward:
-    """Where the hub sends a model's request: the edge, asked for the model server's app (so
-    that it wakes it and holds the request as for any app), with a signed link to it."""
+class Server:
+    """A model's server as the hub reaches it: its app's space, and its URL through the edge with
+    a signed link (the edge wakes an app and holds the request meanwhile, as for any app)."""
 
-    url: str
+    space_id: int
+    subdomain: str
+    edge: str
     host: str
+    link: str
+
+
+@dataclass(frozen=True)
+class Forward:
+    """Where one request goes: `direct`ly to the server's app while it serves (one hop fewer; the
+    hub then counts the visit itself, as the edge does), else through the `edge`, and the Host to
+    send."""
+
+    direct: str | None
+    edge: str
+    host: str
+    space_id: int
+
+
+@dataclass(frozen=True)
+class Served:
+    """A model's server as last made sure of: for the model's head and task then, until `renew_at`."""
+
+    head: str
+    task: str
+    server: Server
+    renew_at: float
+
+
+# Model id -> its server, so that a warm request costs a read of the model's ref instead of git
+# processes and queries (ids are never reused). Entries are renewed well before their link expires.
+_served: dict[int, Served] = {}
+
+
+def server_target(ctx: ControllerContext, session: Session, model: Repo, path: str) -> Forward:
+    """Where to send a request for `path` of the model's server; the server is made, restarted or
+    rebuilt first when the model's head or task changed (or a while passed) since this process
+    last made sure of it."""
+    head = open_git(ctx.settings, model).tip()
+    task = card_task(model)
+    served = _served.get(model.id)
+    if served is None or (served.head, served.task) != (head, task) or served.renew_at < time.monotonic():
+        server = reach(ctx, model_server(ctx, session, model))
+        served = Served(head or "", task, server, time.monotonic() + LINK_SECONDS / 5)
+        _served[model.id] = served
+    server = served.server
+    record = ctx.routes.get(server.subdomain)
+    upstream = record.serving_upstream if record is not None else None
+    path = path.lstrip("/")
+    return Forward(
+        direct=f"http://{upstream}/{path}" if upstream else None,
+        edge=f"{server.edge}/{path}?__sign={server.link}",
+        host=server.host,
+        space_id=server.space_id,
+    )
+
+
+def forget_server(model_id: int) -> None:
+    """Make sure of the model's server again on its next request (the edge did not find it running)."""
+    _served.pop(model_id, None)
 
 
 def model_server(ctx: ControllerContext, session: Session, model: Repo) -> Space:
@@ -139,7 +198,7 @@ def configure(session: Session, space: Space, model: Repo, head: str, task: str,
 def servable(ctx: ControllerContext, model: Repo) -> tuple[str, str]:
     """The model's head commit and task (from its card; empty: from its architecture); BadRequest
     for an unknown task or a model without weights, PayloadTooLarge for one its flavor cannot hold."""
-    task = str((model.card or {}).get("pipeline_tag") or "")
+    task = card_task(model)
     if task and task not in TASKS:
         raise BadRequest(f"{model.full_name} is a {task} model; this provider serves {', '.join(TASKS)}")
     git = open_git(ctx.settings, model)
@@ -158,6 +217,11 @@ def servable(ctx: ControllerContext, model: Repo) -> tuple[str, str]:
         )
     assert head is not None
     return head, task
+
+
+def card_task(model: Repo) -> str:
+    """The task the model's card names (`pipeline_tag`), or empty."""
+    return str((model.card or {}).get("pipeline_tag") or "")
 
 
 def system_org(session: Session) -> Account:
@@ -180,12 +244,11 @@ def has_members(session: Session, org: Account) -> bool:
     return session.scalar(select(Membership.user_id).where(Membership.org_id == org.id).limit(1)) is not None
 
 
-def forward_target(ctx: ControllerContext, server: Space, path: str) -> Forward:
-    """How to reach `path` of the model server's app through the edge, signed in as its owner."""
+def reach(ctx: ControllerContext, server: Space) -> Server:
+    """How the hub reaches the model server's app through the edge, signed in as its owner."""
     repo = server.repo
     link, _exp = app_link(ctx.settings, Principal(account=repo.owner), repo, LINK_SECONDS)
     edge = ctx.settings.resolved_edge_url
     url = app_url(ctx.settings, server.subdomain, repo.owner.name, repo.name, edge)
     host, _, prefix = url.partition("://")[2].partition("/")
-    target = f"{edge}/{prefix}".rstrip("/") + "/" + path.lstrip("/")
-    return Forward(url=f"{target}?__sign={link}", host=host)
+    return Server(server.repo_id, server.subdomain, f"{edge}/{prefix}".rstrip("/"), host, link)

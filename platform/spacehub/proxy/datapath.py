@@ -23,8 +23,7 @@ from pathlib import Path
 
 from spacehub.config import Settings
 from spacehub.processes import die_with_parent
-from spacehub.proxy.activity import BACKGROUND_PATHS
-from spacehub.stages import Tier
+from spacehub.state.activity import BACKGROUND_PATHS
 from spacehub.state.routes import SpaceRecord
 
 log = logging.getLogger(__name__)
@@ -43,9 +42,8 @@ def haproxy_available() -> bool:
 def fast_path_upstream(record: SpaceRecord) -> str | None:
     """Where HAProxy sends a space's requests itself, or None when the activator must see them: an
     app that answers now (an address, serving), public, not static, without headers to add."""
-    serving = record.tier in (None, Tier.SERVING)
     simple = not record.private and not record.static_sha and not record.headers and record.embeddable
-    return record.upstream if record.upstream and serving and simple else None
+    return record.serving_upstream if simple else None
 
 
 @dataclass(frozen=True)

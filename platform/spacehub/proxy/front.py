@@ -10,10 +10,10 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from spacehub.config import Settings
-from spacehub.proxy.activity import WRITE_EVERY, Activity
 from spacehub.proxy.datapath import DataPath
 from spacehub.proxy.relay import BACKLOG, WebSocketRelay
 from spacehub.proxy.routes import RouteCache
+from spacehub.state.activity import WRITE_EVERY, Activity
 from spacehub.state.routes import SpaceRecord
 
 log = logging.getLogger(__name__)

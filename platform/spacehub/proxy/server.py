@@ -19,7 +19,6 @@ from spacehub.addresses import PATH_ROUTING_PREFIX
 from spacehub.config import Settings
 from spacehub.processes import allow_all_open_files
 from spacehub.proxy import pages
-from spacehub.proxy.activity import Activity, is_background
 from spacehub.proxy.auth import CREDENTIAL_HEADERS, AppAccess, hostname, without_credentials
 from spacehub.proxy.controllers import Controllers
 from spacehub.proxy.datapath import haproxy_available
@@ -27,6 +26,7 @@ from spacehub.proxy.forward import BodyTooLarge, Upstream, forward_http, forward
 from spacehub.proxy.front import HaproxyFront
 from spacehub.proxy.routes import NOT_COMING, RouteCache
 from spacehub.stages import IN_PROGRESS_STAGES, Stage, Tier
+from spacehub.state.activity import Activity, is_background
 from spacehub.state.commands import Action, Command
 from spacehub.state.connection import connect_async
 from spacehub.state.keys import Keys

@@ -117,6 +117,11 @@ class SpaceRecord:
         """The space's owner: the first part of its `owner/name`."""
         return self.name.split("/", 1)[0]
 
+    @property
+    def serving_upstream(self) -> str | None:
+        """Where the app answers at once (it runs, and is not frozen or asleep), else None."""
+        return self.upstream if self.upstream and self.tier in (None, Tier.SERVING) else None
+
     def is_owned_by(self, build_id: int, host_id: str) -> bool:
         """Whether the route belongs to `build_id` on `host_id` (serving, or asleep there)."""
         return self.build == build_id and self.host == host_id

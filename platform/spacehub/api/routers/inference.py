@@ -1,22 +1,23 @@
 """The inference provider's API, in the request and response shapes of Hugging Face's HF-Inference
 provider: `InferenceClient(model=f"{HF_ENDPOINT}/hf-inference/models/{id}")` works against it. The
-hub checks that the caller may read the model, then forwards the request to the model's server
-through the edge, which wakes a sleeping server and holds the request meanwhile."""
+hub checks that the caller may read the model, then forwards the request to the model's server:
+straight to it while it serves, else through the edge, which wakes it and holds the request."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
-import httpx
-from fastapi import APIRouter, FastAPI, Request
+import aiohttp
+from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.exc import IntegrityError
-from starlette.background import BackgroundTask
+from starlette.background import BackgroundTask, BackgroundTasks
 from starlette.concurrency import run_in_threadpool
 
 from spacehub.controller.context import ControllerContext
-from spacehub.controller.inference import Forward, forward_target, model_server
+from spacehub.controller.inference import Forward, forget_server, server_target
 from spacehub.controller.repos import get_readable_repo
 from spacehub.db.models import RepoType
 from spacehub.http.deps import request_principal
@@ -53,15 +54,18 @@ async def chat_completions(owner: str, name: str, request: Request) -> Response:
     return await forward(request, owner, name, "/v1/chat/completions")
 
 
-def prepare(ctx: ControllerContext, request: Request, owner: str, name: str, path: str) -> Forward:
-    """The model's server (made if new) and how to reach it, if the caller may read the model.
-    Two first requests at once both try to make the server: the one that loses finds it made."""
+def prepare(
+    ctx: ControllerContext, request: Request, owner: str, name: str, path: str
+) -> tuple[int, Forward]:
+    """The model's id, and where its request goes (its server made if new), if the caller may read
+    the model. Two first requests at once both try to make the server: the one that loses finds it
+    made."""
     for attempt in (1, 2):
         try:
             with ctx.session() as session:
                 principal = request_principal(ctx, session, request)
                 model = get_readable_repo(session, principal, RepoType.MODEL, owner, name)
-                return forward_target(ctx, model_server(ctx, session, model), path)
+                return model.id, server_target(ctx, session, model, path)
         except IntegrityError:
             if attempt == 2:
                 raise
@@ -69,28 +73,51 @@ def prepare(ctx: ControllerContext, request: Request, owner: str, name: str, pat
 
 
 async def forward(request: Request, owner: str, name: str, path: str) -> Response:
-    """Send the request on to the model's server and stream its answer back."""
+    """Send the request on to the model's server and stream its answer back: straight to it while
+    it serves (a visit the hub counts, as the edge counts its own), else through the edge, which
+    wakes it and holds the request."""
     ctx: ControllerContext = request.app.state.ctx
-    target = await run_in_threadpool(prepare, ctx, request, owner, name, path)
+    visits = request.app.state.activity
+    model_id, target = await run_in_threadpool(prepare, ctx, request, owner, name, path)
     headers = {"Host": target.host}
     if "content-type" in request.headers:
         headers["Content-Type"] = request.headers["content-type"]
-    client = edge_client(request.app)
-    upstream = client.build_request("POST", target.url, headers=headers, content=await request.body())
+    body = await request.body()
+    client: aiohttp.ClientSession = request.app.state.model_servers
+    visit = contextlib.ExitStack()
+    answer = None
     try:
-        answer = await client.send(upstream, stream=True)
-    except httpx.HTTPError as exc:
+        if target.direct:
+            await visits.touch(target.space_id)
+            visit.enter_context(visits.in_flight(target.space_id))
+            with contextlib.suppress(
+                aiohttp.ClientConnectorError
+            ):  # not where its route says: the edge finds it
+                answer = await send(client, target.direct, headers, body)
+        if answer is None:
+            visit.close()
+            answer = await send(client, target.edge, headers, body)
+    except aiohttp.ClientError as exc:
+        visit.close()
         return error_response(502, f"the model server of {owner}/{name} did not answer: {exc}")
-    if answer.status_code in (404, 503) and answer.headers.get("x-spacehub-edge"):
-        body = await answer.aread()
-        await answer.aclose()
-        return not_running(f"{owner}/{name}", body)
+    if answer.status in (404, 503) and answer.headers.get("x-spacehub-edge"):
+        edge_answer = await answer.read()
+        answer.release()
+        forget_server(model_id)
+        return not_running(f"{owner}/{name}", edge_answer)
     return StreamingResponse(
-        answer.aiter_raw(),
-        status_code=answer.status_code,
+        answer.content.iter_any(),
+        status_code=answer.status,
         media_type=answer.headers.get("content-type"),
-        background=BackgroundTask(answer.aclose),
+        background=BackgroundTasks([BackgroundTask(answer.release), BackgroundTask(visit.close)]),
     )
+
+
+async def send(
+    client: aiohttp.ClientSession, url: str, headers: dict[str, str], body: bytes
+) -> aiohttp.ClientResponse:
+    """POST `body` to `url`; the answer's headers, its body left to stream."""
+    return await client.post(url, headers=headers, data=body)
 
 
 def not_running(model: str, body: bytes) -> Response:
@@ -108,12 +135,3 @@ def not_running(model: str, body: bytes) -> Response:
         return error_response(503, f"{model}'s server is paused by an administrator")
     message = f"Model {model} is currently loading"
     return error_response(503, message, estimated_time=LOADING_ESTIMATE)
-
-
-def edge_client(app: FastAPI) -> httpx.AsyncClient:
-    """One HTTP client for every forwarded request (its connections are reused)."""
-    client = getattr(app.state, "edge_client", None)
-    if client is None:
-        timeout = httpx.Timeout(10.0, read=300.0)
-        client = app.state.edge_client = httpx.AsyncClient(timeout=timeout, trust_env=False)
-    return client
