@@ -15,8 +15,6 @@ import logging
 import os
 import shutil
 import subprocess
-import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -148,19 +146,16 @@ class Admission:
 
     @contextlib.contextmanager
     def locked(self, timeout: float = 30.0) -> Iterator[None]:
-        """A lock all job workers of this host share (Redis SET NX, with an expiry against crashes)."""
-        token = uuid.uuid4().hex
-        key = self.keys.admission_lock(self.host_id)
-        deadline = time.monotonic() + timeout
-        while not self.redis.set(key, token, nx=True, px=30_000):
-            if time.monotonic() > deadline:
-                raise TimeoutError("the host's admission lock is held too long")
-            time.sleep(0.05)
+        """A lock all job workers of this host share (redis-py's Lock: it expires against crashes and
+        is released atomically, only by its holder)."""
+        lock = self.redis.lock(self.keys.admission_lock(self.host_id), timeout=30, blocking_timeout=timeout)
+        if not lock.acquire():
+            raise TimeoutError("the host's admission lock is held too long")
         try:
             yield
         finally:
-            if self.redis.get(key) == token.encode():
-                self.redis.delete(key)
+            with contextlib.suppress(redis.exceptions.LockError):  # expired and taken by another
+                lock.release()
 
     def allocation_of(self, instance: Instance) -> Allocation | None:
         """What one instance takes: its request, or its real use where that is more."""
