@@ -275,4 +275,10 @@ def set_password(account: Account, new: str) -> None:
     if len(new) < MIN_PASSWORD:
         raise BadRequest(f"The new password needs at least {MIN_PASSWORD} characters.")
     account.password_hash = hash_password(new)
+    end_sessions(account)
+
+
+def end_sessions(account: Account) -> None:
+    """End every browser session of the account, and the app links issued in them (they carry the
+    epoch this moves past)."""
     account.session_epoch += 1

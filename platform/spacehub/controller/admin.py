@@ -11,7 +11,13 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.worker import Worker
 from sqlalchemy.orm import Session
 
-from spacehub.controller.accounts import create_account, find_account, hash_password, issue_token
+from spacehub.controller.accounts import (
+    create_account,
+    end_sessions,
+    find_account,
+    hash_password,
+    issue_token,
+)
 from spacehub.controller.context import ControllerContext
 from spacehub.db.models import Account, AccountKind, Membership, Token, TokenRole
 from spacehub.errors import BadRequest, NotFound
@@ -60,7 +66,7 @@ def set_disabled(session: Session, acting: Account | None, name: str, disabled: 
         raise BadRequest("you cannot disable yourself")
     if account.disabled != disabled:
         account.disabled = disabled
-        account.session_epoch += 1
+        end_sessions(account)
     return account
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from spacehub.controller.accounts import (
     MIN_PASSWORD,
     create_account,
+    end_sessions,
     find_account,
     hash_password,
     issue_token,
@@ -62,8 +63,12 @@ async def login(browser: BrowserDep) -> Response:
 
 @router.post("/logout")
 async def logout(browser: BrowserDep) -> Response:
-    """Sign out and go to the gallery."""
+    """Sign out and go to the gallery. Sessions are signed cookies, so this ends all of the account's
+    sessions (on every browser), and the app links issued in them: a copied cookie or link is no
+    good after it."""
     await browser.check_form()
+    if browser.account is not None:
+        end_sessions(browser.account)
     browser.sign_out()
     return browser.redirect("/spaces", notice="You are logged out.")
 
