@@ -19,11 +19,6 @@ class Stage(StrEnum):
     DELETING = "DELETING"
 
     @property
-    def is_serving(self) -> bool:
-        """An app container answers visitors in this stage."""
-        return self in SERVING_STAGES
-
-    @property
     def is_in_progress(self) -> bool:
         """A build or an app start is under way in this stage."""
         return self in IN_PROGRESS_STAGES

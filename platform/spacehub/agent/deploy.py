@@ -26,7 +26,6 @@ from spacehub.state.logs import RUN_LOG_MAXLEN, LogWriter, now_iso
 
 log = logging.getLogger(__name__)
 
-APP_PORTS = {"gradio": 7860, "streamlit": 8501}
 FAILURE_LOG_LINES = 40
 
 
@@ -117,7 +116,7 @@ def start(
         space_id=spec.space_id,
         build_id=spec.build_id,
         subdomain=spec.subdomain,
-        port=spec.app_port or APP_PORTS.get(spec.sdk, 7860),
+        port=app_port(spec),
         env=app_environment(agent, spec, gpus, limits),
         flavor=spec.flavor,
         sdk=spec.sdk,
@@ -174,7 +173,7 @@ def failure_reason(agent: AgentContext, spec: DeploySpec, outcome: Outcome) -> s
     if outcome.timed_out:
         return (
             f"the app was not healthy within startup_duration_timeout ({spec.startup_timeout} s); "
-            f"is it listening on 0.0.0.0:{spec.app_port or APP_PORTS.get(spec.sdk, 7860)}?\n{tail}"
+            f"is it listening on 0.0.0.0:{app_port(spec)}?\n{tail}"
         ).strip()
     return f"the app {exit_reason(outcome.last)}\n{tail}".strip()
 
@@ -217,6 +216,14 @@ def retire_replaced(agent: AgentContext, spec: DeploySpec, keep: str) -> None:
         agent.driver.stop(instance.id, timeout=10)
 
 
+def app_port(spec: DeploySpec) -> int:
+    """The port the app listens on: the controller resolves it (the SDK's default, or `app_port`
+    from the README: spec/check.py) for every SDK an agent runs."""
+    if spec.app_port is None:
+        raise ValueError(f"build {spec.build_id} has no app port: a static space needs no agent")
+    return spec.app_port
+
+
 def app_environment(
     agent: AgentContext, spec: DeploySpec, gpus: list[str], limits: Resources
 ) -> dict[str, str]:
@@ -257,14 +264,14 @@ def app_environment(
     if spec.sdk == "gradio":
         env.update(
             GRADIO_SERVER_NAME="0.0.0.0",
-            GRADIO_SERVER_PORT="7860",
+            GRADIO_SERVER_PORT=str(app_port(spec)),
             GRADIO_NUM_PORTS="1",
             GRADIO_ANALYTICS_ENABLED="False",
             GRADIO_ROOT_PATH=spec.root_path,
         )
     elif spec.sdk == "streamlit":
         env.update(
-            STREAMLIT_SERVER_PORT="8501",
+            STREAMLIT_SERVER_PORT=str(app_port(spec)),
             STREAMLIT_SERVER_ADDRESS="0.0.0.0",
             STREAMLIT_SERVER_HEADLESS="true",
             STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION="false",

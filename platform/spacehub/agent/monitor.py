@@ -25,6 +25,7 @@ from spacehub.agent.context import AgentContext
 from spacehub.agent.drivers.base import Instance, InstanceState
 from spacehub.agent.recovery import Recovery
 from spacehub.agent.tiers import Resident, Tiers
+from spacehub.queue.scheduling import is_build_job
 from spacehub.stages import IN_PROGRESS_STAGES, Tier
 from spacehub.state.events import EventType
 from spacehub.state.hosts import HostDirectory, HostRecord
@@ -146,7 +147,7 @@ class Monitor:
     def _release_finished_reservations(self) -> None:
         """A job that ended (or whose worker died) holds no capacity any more."""
         for job_id in self.agent.admission.reservations():
-            if not job_id.startswith("build-"):
+            if not is_build_job(job_id):
                 continue  # a wake's claim: released by the wake itself
             try:
                 status = Job.fetch(job_id, connection=self.agent.redis).get_status(refresh=True)

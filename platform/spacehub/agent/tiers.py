@@ -146,7 +146,8 @@ class Tiers:
         started = agent.driver.resume(instance.id)
         if started is None:
             return False
-        outcome = wait_until_healthy(agent.driver, started, started.startup_timeout)
+        timeout = started.startup_timeout or agent.settings.default_startup_timeout
+        outcome = wait_until_healthy(agent.driver, started, timeout)
         if not outcome.healthy or outcome.last is None:
             log.warning(
                 "%s did not come back (%s)", record.name, "timed out" if outcome.timed_out else "exited"

@@ -213,12 +213,26 @@ def authenticate(session: Session, token_value: str) -> Principal | None:
     return Principal(account=token.account, role=TokenRole(token.role), token_id=token.id, scopes=scopes)
 
 
+WRITING_ROLES = ("admin", "write")
+
+
 def is_member(session: Session, org: Account, user: Account, *, write: bool = False) -> bool:
     """Whether `user` belongs to `org`; with `write`, as one of its admins or writers."""
     membership = session.get(Membership, (org.id, user.id))
     if membership is None:
         return False
-    return membership.role in ("admin", "write") if write else True
+    return membership.role in WRITING_ROLES if write else True
+
+
+def writable_namespaces(session: Session, account: Account) -> list[str]:
+    """Where `account` may create repositories: its own namespace, then its organizations' where
+    it is an admin or a writer."""
+    orgs = session.scalars(
+        select(Account.name)
+        .join(Membership, Membership.org_id == Account.id)
+        .where(Membership.user_id == account.id, Membership.role.in_(WRITING_ROLES))
+    )
+    return [account.name, *orgs]
 
 
 def session_principal(session: Session, holder: str) -> Principal | None:

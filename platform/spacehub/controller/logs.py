@@ -3,6 +3,7 @@ disk once the build ends; run logs, a capped tail in Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,7 +11,6 @@ from pathlib import Path
 import redis.asyncio
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from spacehub.config import Settings
 from spacehub.controller.context import ControllerContext
@@ -79,7 +79,7 @@ async def follow_log(
     if not key:
         return
     if build_id is not None:
-        persisted = await run_in_threadpool(read_persisted, ctx.settings, build_id)
+        persisted = await asyncio.to_thread(read_persisted, ctx.settings, build_id)
         if persisted is not None:
             for line in persisted[-tail:] if tail else persisted:
                 yield line

@@ -224,7 +224,7 @@ class Reconciler:
         requeue_deploy(
             self.ctx.queue(space.hardware),
             build.id,
-            job_timeout(self.ctx),
+            job_timeout(self.ctx, build),
             sdk=space.sdk,
             space_id=space.repo_id,
         )

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from spacehub.config import Settings
 from spacehub.controller.access import can_read, may_act_as
 from spacehub.controller.accounts import Principal, find_account, validate_name
-from spacehub.db.models import Repo, RepoType, Space
+from spacehub.db.models import Account, Like, Repo, RepoType, Space
 from spacehub.errors import BadRequest, Conflict, Forbidden, RepoNotFound, Unauthorized
 from spacehub.queue.flavors import DEFAULT_FLAVOR
 from spacehub.repos.git import GitRepo
@@ -175,3 +175,15 @@ def copy_repo(
     )
     copy.card = dict(source.card or {})
     return copy
+
+
+def toggle_like(session: Session, account: Account, repo: Repo) -> bool:
+    """Like the repository, or take the like back when `account` already likes it; whether it now does."""
+    existing = session.get(Like, (repo.id, account.id))
+    if existing is None:
+        session.add(Like(repo_id=repo.id, account_id=account.id))
+        repo.likes += 1
+        return True
+    session.delete(existing)
+    repo.likes = max(0, repo.likes - 1)
+    return False

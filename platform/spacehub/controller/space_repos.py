@@ -19,6 +19,7 @@ from spacehub.controller.repos import (
     delete_repo_storage,
     open_git,
 )
+from spacehub.controller.space_settings import check_hardware
 from spacehub.controller.spaces import (
     clear_live,
     handle_push,
@@ -26,6 +27,7 @@ from spacehub.controller.spaces import (
     publish,
     redeploy_if_deployed,
     supersede_active_builds,
+    validate_sleep_time,
 )
 from spacehub.db.models import Build, Repo, RepoType, Space, SpaceSecret, SpaceVariable
 from spacehub.errors import BadRequest
@@ -78,6 +80,8 @@ def duplicate_space(
 ) -> Repo:
     """A new space with the source's history and variables (secrets are not copied: only those
     the caller passes), deployed at once."""
+    check_hardware(ctx, hardware)
+    validate_sleep_time(sleep_time)
     copy = copy_repo(
         ctx.settings,
         session,

@@ -12,10 +12,15 @@ from spacehub.db.models import Repo, Space, SpaceSecret, SpaceVariable
 from spacehub.errors import BadRequest
 
 
+def check_hardware(ctx: ControllerContext, flavor: str | None) -> None:
+    """BadRequest unless `flavor` is None or a hardware flavor this hub has."""
+    if flavor is not None and flavor not in ctx.flavors:
+        raise BadRequest(f"unknown hardware {flavor!r}; see GET /api/spaces/hardware")
+
+
 def change_hardware(ctx: ControllerContext, session: Session, space: Space, flavor: str) -> bool:
     """Run the space on `flavor` from now on (it restarts on it); False when it already does."""
-    if flavor not in ctx.flavors:
-        raise BadRequest(f"unknown hardware {flavor!r}; see GET /api/spaces/hardware")
+    check_hardware(ctx, flavor)
     if flavor == space.hardware:
         return False
     space.hardware = flavor

@@ -188,23 +188,29 @@ def deploy_commit(
     if app.sdk == "static":
         serve_static(ctx, space, sha)
         return None
-    build = Build(space_id=space.repo_id, sha=sha, flavor=space.hardware, factory=factory)
+    build = Build(
+        space_id=space.repo_id,
+        sha=sha,
+        flavor=space.hardware,
+        factory=factory,
+        startup_timeout=app.startup_timeout,
+    )
     session.add(build)
     session.flush()
     space.current_build_id = build.id
     set_stage(ctx, space, progress_stage(space, BuildStatus.QUEUED), f"Queued on {space.hardware}")
-    timeout = job_timeout(ctx, app.startup_timeout)
+    timeout = job_timeout(ctx, build)
     queue, build_id = ctx.queue(space.hardware), build.id
     space_id = space.repo_id
     after_commit(session, lambda: enqueue_deploy(queue, build_id, timeout, sdk=app.sdk, space_id=space_id))
     return build
 
 
-def job_timeout(ctx: ControllerContext, startup_timeout: int | None = None) -> int:
-    """How long a deploy job may run: the build, the app's start (its startup_duration_timeout, or
-    the default), and a margin."""
+def job_timeout(ctx: ControllerContext, build: Build) -> int:
+    """How long a deploy job of `build` may run, the first time and every time again: the build,
+    the app's start (its startup_duration_timeout, or the default), and a margin."""
     settings = ctx.settings
-    return settings.build_timeout + (startup_timeout or settings.default_startup_timeout) + 300
+    return settings.build_timeout + (build.startup_timeout or settings.default_startup_timeout) + 300
 
 
 def refresh_card(ctx: ControllerContext, repo: Repo, sha: str | None) -> None:
@@ -302,7 +308,7 @@ def start_again(
     space.current_build_id = build.id
     build.status, build.error_message, build.finished_at = BuildStatus.STARTING, None, None
     set_stage(ctx, space, progress_stage(space, BuildStatus.STARTING), message)
-    timeout = job_timeout(ctx)
+    timeout = job_timeout(ctx, build)
     queue, build_id, sdk, space_id = ctx.queue(space.hardware), build.id, space.sdk, space.repo_id
     after_commit(
         session,

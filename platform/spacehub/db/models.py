@@ -248,6 +248,8 @@ class Build(Base):
     flavor: Mapped[str] = mapped_column(String(32))
     host_id: Mapped[str | None] = mapped_column(String(200))
     image: Mapped[str | None] = mapped_column(String(300))
+    # The README's startup_duration_timeout, in seconds; None: the platform's default.
+    startup_timeout: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()

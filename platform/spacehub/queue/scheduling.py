@@ -28,9 +28,17 @@ class JobState(StrEnum):
     MISSING = "missing"
 
 
+BUILD_JOB_PREFIX = "build-"
+
+
 def job_id_for_build(build_id: int) -> str:
     """The RQ job id of a build's deploy job (one home: reservations and retries rely on it)."""
-    return f"build-{build_id}"
+    return f"{BUILD_JOB_PREFIX}{build_id}"
+
+
+def is_build_job(job_id: str) -> bool:
+    """Whether `job_id` is a build's deploy job (not another claim on a host, such as a wake's)."""
+    return job_id.startswith(BUILD_JOB_PREFIX)
 
 
 def enqueue_deploy(

@@ -8,14 +8,15 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 
+from spacehub.controller.accounts import writable_namespaces
 from spacehub.controller.domains import domain_status, remove_custom_domain, set_custom_domain
-from spacehub.controller.repos import create_repo
+from spacehub.controller.repos import create_repo, toggle_like
 from spacehub.controller.serializers import secrets_json, variables_json
 from spacehub.controller.space_repos import create_from_starter, duplicate_space, remove_repo, starters
 from spacehub.controller.space_settings import (
     change_hardware,
+    check_hardware,
     delete_environment,
     put_environment,
     set_private,
@@ -27,7 +28,7 @@ from spacehub.controller.spaces import (
     restart,
     set_sleep_time,
 )
-from spacehub.db.models import Account, Like, Membership, RepoType, Space
+from spacehub.db.models import RepoType, Space
 from spacehub.errors import BadRequest, Forbidden, SpacehubError
 from spacehub.web.browse import space_context
 from spacehub.web.deps import Browser, BrowserDep
@@ -38,13 +39,7 @@ router = APIRouter(include_in_schema=False)
 
 def owners_of(browser: Browser) -> list[str]:
     """The namespaces the user may create spaces in: their own and their organizations'."""
-    account = browser.require_account()
-    orgs = browser.session.scalars(
-        select(Account)
-        .join(Membership, Membership.org_id == Account.id)
-        .where(Membership.user_id == account.id, Membership.role.in_(["admin", "write"]))
-    )
-    return [account.name, *(org.name for org in orgs)]
+    return writable_namespaces(browser.session, browser.require_account())
 
 
 def new_space_form(browser: Browser, status: int = 200, problem: str | None = None, **form: Any) -> Response:
@@ -78,8 +73,7 @@ async def new_space(browser: BrowserDep) -> Response:
     template, hardware = str(form.get("template", "")), str(form.get("hardware", "cpu-basic"))
     private = form.get("visibility") == "private"
     try:
-        if hardware not in browser.ctx.flavors:
-            raise BadRequest(f"unknown hardware {hardware!r}")
+        check_hardware(browser.ctx, hardware)
         if template:
             repo = create_from_starter(
                 browser.ctx,
@@ -281,15 +275,7 @@ async def like(owner: str, name: str, browser: BrowserDep) -> Response:
     account = browser.require_account()
     await browser.check_form()
     repo = space_context(browser, owner, name)["repo"]
-    existing = browser.session.get(Like, (repo.id, account.id))
-    if existing is None:
-        browser.session.add(Like(repo_id=repo.id, account_id=account.id))
-        repo.likes += 1
-        notice = "Liked."
-    else:
-        browser.session.delete(existing)
-        repo.likes = max(0, repo.likes - 1)
-        notice = "Like removed."
+    notice = "Liked." if toggle_like(browser.session, account, repo) else "Like removed."
     return browser.redirect(f"/spaces/{repo.full_name}", notice=notice)
 
 

@@ -65,9 +65,10 @@ class Instance:
         return self.labels.get("spacehub.root_path", "")
 
     @property
-    def startup_timeout(self) -> int:
-        """Seconds the app may take to become healthy (its startup_duration_timeout, 600 if unknown)."""
-        return int(self.labels.get("spacehub.startup_timeout") or 600)
+    def startup_timeout(self) -> int | None:
+        """Seconds the app may take to become healthy (its startup_duration_timeout); None if unknown."""
+        value = self.labels.get("spacehub.startup_timeout", "")
+        return int(value) if value.isdigit() else None
 
 
 @dataclass(frozen=True)

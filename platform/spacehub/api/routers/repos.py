@@ -21,8 +21,8 @@ from spacehub.controller.repos import (
 )
 from spacehub.controller.serializers import repo_info
 from spacehub.controller.space_repos import after_move, duplicate_space, remove_repo
-from spacehub.controller.space_settings import set_private, set_visibility
-from spacehub.controller.spaces import publish, validate_sleep_time
+from spacehub.controller.space_settings import check_hardware, set_private, set_visibility
+from spacehub.controller.spaces import publish
 from spacehub.controller.volumes import set_volumes
 from spacehub.db.models import Repo, RepoType
 from spacehub.errors import BadRequest, Conflict, Forbidden, RevisionNotFound, Unsupported
@@ -77,8 +77,7 @@ def create(body: RepoCreate, request: Request, ctx: CtxDep, session: SessionDep,
     repo_type = parse_repo_type(body.type)
     if body.visibility == "protected" and repo_type != RepoType.SPACE:
         raise BadRequest("only spaces can be protected (their app public, their repository private)")
-    if body.hardware is not None and body.hardware not in ctx.flavors:
-        raise BadRequest(f"unknown hardware {body.hardware!r}; see GET /api/spaces/hardware")
+    check_hardware(ctx, body.hardware)
     private = body.visibility == "private" if body.visibility else bool(body.private)
     name = body.name
     owner = body.organization
@@ -162,9 +161,6 @@ def duplicate(
     source = get_readable_repo(session, principal, type_plural.repo_type, owner, name)
     if "/" not in body.repository:
         raise BadRequest("`repository` must be owner/name")
-    if body.hardware is not None and body.hardware not in ctx.flavors:
-        raise BadRequest(f"unknown hardware {body.hardware!r}; see GET /api/spaces/hardware")
-    validate_sleep_time(body.sleepTimeSeconds)
     to_owner, to_name = body.repository.split("/", 1)
     private = body.visibility == "private" if body.visibility else bool(body.private)
     if source.space is not None:

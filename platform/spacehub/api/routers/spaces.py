@@ -19,11 +19,16 @@ from spacehub.controller.domains import domain_status, remove_custom_domain, set
 from spacehub.controller.logs import follow_log, log_source
 from spacehub.controller.repos import get_readable_repo, get_space_for_app
 from spacehub.controller.serializers import secrets_json, space_runtime, variables_json
-from spacehub.controller.space_settings import change_hardware, delete_environment, put_environment
+from spacehub.controller.space_settings import (
+    change_hardware,
+    check_hardware,
+    delete_environment,
+    put_environment,
+)
 from spacehub.controller.spaces import pause, restart, set_sleep_time
 from spacehub.controller.volumes import delete_volumes, set_volumes
 from spacehub.db.models import RepoType, Space
-from spacehub.errors import BadRequest, Forbidden, RepoNotFound, Unsupported
+from spacehub.errors import Forbidden, RepoNotFound, Unsupported
 from spacehub.http.deps import CtxDep, PrincipalDep, SessionDep, UserDep, request_principal
 from spacehub.http.urls import public_base_url, space_app_url
 
@@ -105,8 +110,7 @@ def request_hardware(
     body: HardwareRequest, space: WritableSpace, request: Request, ctx: CtxDep, session: SessionDep
 ) -> dict[str, Any]:
     """Move the space to another hardware flavor (and optionally set its sleep time); returns its runtime."""
-    if body.flavor not in ctx.flavors:
-        raise BadRequest(f"unknown hardware {body.flavor!r}; see GET /api/spaces/hardware")
+    check_hardware(ctx, body.flavor)
     if body.sleepTimeSeconds is not None:
         set_sleep_time(ctx, space, body.sleepTimeSeconds)
     change_hardware(ctx, session, space, body.flavor)
