@@ -2,8 +2,11 @@
 load of visitors on the hub's API and on the demo app through the edge, then a SIGKILL of each
 supervised process in turn (Redis, controller, edge, agent). For each: the requests that failed,
 how long until both answered again, and whether anything durable was lost (the demo still runs,
-its repository and settings intact). The peer is systemd as `deploy/systemd/` configures it
-(`Restart=always`, `RestartSec=2`): a restart no sooner than 2 s after the death.
+its repository and settings intact). Then, with a build under way (a Dockerfile space whose build
+takes 15 s), a SIGKILL of the job process running it, and of the RQ worker above that: the build
+must be retried and the space run the pushed commit, never showing an error stage. The peer is
+systemd as `deploy/systemd/` configures it (`Restart=always`, `RestartSec=2`): a restart no sooner
+than 2 s after the death.
 
     PYTHONPATH=. .venv/bin/python bench/faults.py
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -23,6 +27,7 @@ from typing import IO
 
 import docker
 import httpx
+from huggingface_hub import CommitOperationAdd, HfApi
 from tests.utils.platform import free_port_pair
 
 from spacehub.agent.network import remove_app_network
@@ -31,6 +36,7 @@ VISITORS = 4
 PROCESSES = (("redis", "redis-server"), ("controller", "spacehub.cli controller"),
              ("edge", "spacehub.cli proxy"), ("agent", "spacehub.cli agent"))  # fmt: skip
 SYSTEMD_RESTART_SEC = 2.0
+ERROR_STAGES = {"BUILD_ERROR", "RUNTIME_ERROR", "CONFIG_ERROR", "NO_APP_FILE"}
 
 
 class Load(threading.Thread):
@@ -71,10 +77,15 @@ def drain(stream: IO[str]) -> None:
         pass
 
 
-def start_platform(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
+def start_platform(data_dir: Path, port: int, token: str) -> tuple[subprocess.Popen[str], str]:
     """`spacehub up` in `data_dir` on `port`; the process and the demo app's URL once it runs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPACEHUB_")}
-    env.update(SPACEHUB_DATA_DIR=str(data_dir), SPACEHUB_PORT=str(port), SPACEHUB_NAMESPACE="faultbench")
+    env.update(
+        SPACEHUB_DATA_DIR=str(data_dir),
+        SPACEHUB_PORT=str(port),
+        SPACEHUB_NAMESPACE="faultbench",
+        SPACEHUB_ADMIN_TOKEN=token,
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "spacehub.cli", "up"],
         env=env,
@@ -108,13 +119,78 @@ def kill_and_watch(parent: int, command: str, loads: list[Load]) -> tuple[int, i
     return len(failed), len(results), last_failure - killed_at
 
 
+def slow_build() -> dict[str, bytes]:
+    """A Dockerfile app whose build takes 15 s every time (a fresh nonce defeats the layer cache)."""
+    return {
+        "README.md": b"---\nsdk: docker\napp_port: 8080\n---\n",
+        "Dockerfile": f"""FROM python:3.11-slim
+RUN echo {secrets.token_hex(8)} && sleep 15
+RUN useradd -m -u 1000 user
+USER user
+CMD ["python", "-m", "http.server", "8080"]
+""".encode(),
+    }
+
+
+def build_process(tag_part: str) -> int | None:
+    """The pid of the `docker build` whose tag names the space, if one runs."""
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if proc.name.isdigit() and " build " in command and tag_part in command:
+            return int(proc.name)
+    return None
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def kill_during_build(api: HfApi, space: str, instance: str, generations: int) -> tuple[float, set[str]]:
+    """Push a slow build, SIGKILL the process `generations` above the `docker build` (1: the job
+    process, 2: its worker) once it runs; seconds until the space runs the pushed commit, and the
+    error stages it showed meanwhile."""
+    sha = api.create_commit(
+        space,
+        repo_type="space",
+        operations=[CommitOperationAdd(path, content) for path, content in slow_build().items()],
+        commit_message="slow build",
+    ).oid
+    tag_part = f"spacehub/app-{instance}-{api.space_info(space)._id}:"
+    deadline = time.monotonic() + 300
+    while (builder := build_process(tag_part)) is None:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the build of {space} never started")
+        time.sleep(0.2)
+    victim = builder
+    for _ in range(generations):
+        victim = parent_of(victim)
+    killed_at = time.monotonic()
+    os.kill(victim, signal.SIGKILL)
+    seen: set[str] = set()
+    while time.monotonic() < killed_at + 600:
+        info = api.space_info(space)
+        stage = info.runtime.stage if info.runtime else ""
+        seen.add(stage)
+        if stage == "RUNNING" and info.sha == sha:
+            return time.monotonic() - killed_at, seen & ERROR_STAGES
+        time.sleep(0.5)
+    raise SystemExit(f"{space} did not run its commit within 10 min after the kill: {seen}")
+
+
 def main() -> None:
     """Run the platform, kill each process in turn under load, print one table."""
     data_dir = Path(tempfile.mkdtemp(prefix="spacehub-faults-")) / "data"
     port = free_port_pair()
-    process, app_url = start_platform(data_dir, port)
+    token = secrets.token_urlsafe(24)
+    process, app_url = start_platform(data_dir, port, token)
     hub = f"http://127.0.0.1:{port}"
+    api = HfApi(endpoint=hub, token=token)
+    instance = (data_dir / "instance-id").read_text().strip()
     rows = []
+    builds = []
     try:
         loads = [Load([f"{hub}/api/spaces/admin/demo", f"{app_url}/config"]) for _ in range(VISITORS)]
         for load in loads:
@@ -122,6 +198,11 @@ def main() -> None:
         for name, command in PROCESSES:
             failed, made, recovered = kill_and_watch(process.pid, command, loads)
             rows.append((name, failed, made, recovered))
+        space = api.create_repo(
+            f"admin/slow-{secrets.token_hex(3)}", repo_type="space", space_sdk="docker"
+        ).repo_id
+        for name, generations in (("job process", 1), ("worker", 2)):
+            builds.append((name, *kill_during_build(api, space, instance, generations)))
         for load in loads:
             load.stopped.set()
         info = httpx.get(f"{hub}/api/spaces/admin/demo", trust_env=False, timeout=10).json()
@@ -129,7 +210,6 @@ def main() -> None:
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
-        instance = (data_dir / "instance-id").read_text().strip()
         client = docker.from_env()
         for container in client.containers.list(all=True, filters={"label": f"spacehub.instance={instance}"}):
             container.remove(force=True)
@@ -139,6 +219,11 @@ def main() -> None:
     for name, failed, made, recovered in rows:
         print(f"{name:<12} {failed:>7} {made:>7} {recovered:>14.2f} s")
     print(f"nothing durable lost (the demo runs at its commit): {'yes' if intact else 'NO'}")
+    print("\na SIGKILL during a 15 s build (the build is retried; the space must never show an error)")
+    for name, took, errors in builds:
+        print(
+            f"{name:<12} the pushed commit ran {took:6.1f} s after the kill; error stages: {errors or 'none'}"
+        )
     print(f"peer: systemd with Restart=always, RestartSec={SYSTEMD_RESTART_SEC:g} (deploy/systemd): "
           f"a process is back no sooner than {SYSTEMD_RESTART_SEC:g} s after it died")  # fmt: skip
 
