@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from spacehub.controller.accounts import PASSWORDS, check_password, hash_password
+from spacehub.controller.listing import trending_score
 from spacehub.http.sessions import check_csrf, csrf_token, read_session, session_token
 from spacehub.web.account import safe_next
-from spacehub.web.browse import trending_score
 from spacehub.web.render import (
     duration,
     file_size,

@@ -296,3 +296,41 @@ def end_sessions(account: Account) -> None:
     """End every browser session of the account, and the app links issued in them (they carry the
     epoch this moves past)."""
     account.session_epoch += 1
+
+
+def members_of(session: Session, org: Account) -> list[Account]:
+    """The organization's members."""
+    query = (
+        select(Account).join(Membership, Membership.user_id == Account.id).where(Membership.org_id == org.id)
+    )
+    return list(session.scalars(query))
+
+
+def organizations_of(session: Session, user: Account) -> list[Account]:
+    """The organizations the user belongs to."""
+    query = (
+        select(Account).join(Membership, Membership.org_id == Account.id).where(Membership.user_id == user.id)
+    )
+    return list(session.scalars(query))
+
+
+def tokens_of(session: Session, account: Account) -> list[Token]:
+    """The account's tokens, newest first."""
+    return list(
+        session.scalars(select(Token).where(Token.account_id == account.id).order_by(Token.id.desc()))
+    )
+
+
+def memberships_of(session: Session, user: Account) -> list[tuple[Membership, Account]]:
+    """The user's memberships, each with its organization."""
+    query = (
+        select(Membership, Account)
+        .join(Account, Account.id == Membership.org_id)
+        .where(Membership.user_id == user.id)
+    )
+    return [(membership, org) for membership, org in session.execute(query).all()]
+
+
+def token_of(session: Session, principal: Principal) -> Token | None:
+    """The token a principal came with, if it came with one of the hub's tokens."""
+    return session.get(Token, principal.token_id) if principal.token_id else None

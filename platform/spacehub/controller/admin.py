@@ -9,6 +9,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.worker import Worker
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from spacehub.controller.accounts import (
@@ -19,7 +20,7 @@ from spacehub.controller.accounts import (
     issue_token,
 )
 from spacehub.controller.context import ControllerContext
-from spacehub.db.models import Account, AccountKind, Membership, Token, TokenRole
+from spacehub.db.models import Account, AccountKind, Build, Membership, Space, Token, TokenRole
 from spacehub.errors import BadRequest, NotFound
 
 ROLES = ("admin", "write", "read")
@@ -149,3 +150,42 @@ def retry_failed_job(ctx: ControllerContext, flavor: str, job_id: str) -> None:
         FailedJobRegistry(queue=ctx.queue(flavor)).requeue(job_id)
     except (NoSuchJobError, InvalidJobOperation):
         raise NotFound(f"{job_id} is no longer among the failed jobs") from None
+
+
+def all_accounts(session: Session) -> list[Account]:
+    """Every user and organization, by name."""
+    return list(session.scalars(select(Account).order_by(Account.name)))
+
+
+def all_tokens(session: Session, newest: int | None = None) -> list[Token]:
+    """Every token of every user, revoked ones included: oldest first, or the `newest` few."""
+    if newest is None:
+        return list(session.scalars(select(Token).order_by(Token.id)))
+    return list(session.scalars(select(Token).order_by(Token.id.desc()).limit(newest)))
+
+
+def all_spaces(session: Session) -> list[Space]:
+    """Every space."""
+    return list(session.scalars(select(Space)))
+
+
+def recent_builds(session: Session, count: int = 50) -> list[Build]:
+    """The latest builds, newest first."""
+    return list(session.scalars(select(Build).order_by(Build.id.desc()).limit(count)))
+
+
+def build_of(session: Session, build_id: int) -> tuple[Build, Space]:
+    """A build and its space; NotFound when either is gone."""
+    build = session.get(Build, build_id)
+    space = session.get(Space, build.space_id) if build else None
+    if build is None or space is None:
+        raise NotFound(f"no build {build_id}")
+    return build, space
+
+
+def space_by_id(session: Session, space_id: int) -> Space:
+    """A space by its id; NotFound when it is gone."""
+    space = session.get(Space, space_id)
+    if space is None:
+        raise NotFound(f"no space {space_id}")
+    return space

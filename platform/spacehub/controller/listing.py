@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import time
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from spacehub.controller.accounts import Principal, find_account
+from spacehub.controller.context import ControllerContext
 from spacehub.db.models import Membership, Repo, RepoType, Space
 from spacehub.errors import BadRequest
 
@@ -125,3 +128,63 @@ def repo_tags(repo: Repo) -> list[str]:
     tags = [str(t) for t in card_tags] if isinstance(card_tags, list) else []
     space: Space | None = repo.space
     return [space.sdk, *tags] if space is not None else tags
+
+
+RECENCY_BONUS = 10.0
+
+
+def trending_score(likes: int, last_active: float, now: float) -> float:
+    """Likes, plus a bonus for recent activity (at most RECENCY_BONUS) that halves every day."""
+    age_days = max(0.0, (now - last_active) / 86400)
+    return likes + RECENCY_BONUS * math.pow(0.5, age_days)
+
+
+def last_active(ctx: ControllerContext, repos: list[Repo]) -> list[float]:
+    """When each repository was last visited (its app) or else updated, in epoch seconds."""
+    scores = ctx.redis.zmscore(ctx.keys.activity, [str(r.id) for r in repos]) if repos else []
+    return [
+        float(score) if score is not None else repo.updated_at.timestamp()
+        for repo, score in zip(repos, scores, strict=True)
+    ]
+
+
+def trending_page(
+    ctx: ControllerContext,
+    session: Session,
+    conditions: list[ColumnElement[bool]] | None,
+    page: int,
+    size: int,
+) -> list[Repo]:
+    """Page `page` of the spaces `conditions` select, by trending score. A score is likes plus at
+    most RECENCY_BONUS, so only spaces within that many likes of the page's last by likes can rank
+    on it: those are scored (three columns, one Redis read), then the page's records loaded."""
+    if conditions is None:
+        return []
+    by_likes = select(Repo.likes).where(*conditions).order_by(Repo.likes.desc())
+    floor = session.scalar(by_likes.offset(page * size - 1).limit(1))
+    candidates = select(Repo.id, Repo.likes, Repo.updated_at).where(*conditions)
+    if floor is not None:
+        candidates = candidates.where(Repo.likes >= floor - RECENCY_BONUS)
+    rows = session.execute(candidates).all()
+    visits = ctx.redis.zmscore(ctx.keys.activity, [str(row.id) for row in rows]) if rows else []
+    now = time.time()
+    scored = [
+        (trending_score(row.likes, float(v) if v is not None else row.updated_at.timestamp(), now), row.id)
+        for row, v in zip(rows, visits, strict=True)
+    ]
+    scored.sort(reverse=True)
+    ids = [repo_id for _score, repo_id in scored[(page - 1) * size : page * size]]
+    found = {repo.id: repo for repo in session.scalars(select(Repo).where(Repo.id.in_(ids)))}
+    return [found[repo_id] for repo_id in ids]
+
+
+def spaces_using(session: Session, principal: Principal, repo: Repo, limit: int = 24) -> list[Repo]:
+    """The spaces `principal` may see that name `repo` in their front matter (`models:` or
+    `datasets:`), most liked first."""
+    conditions = listing_conditions(session, principal, RepoType.SPACE)
+    assert conditions is not None  # no author given
+    field = "models" if repo.type == RepoType.MODEL else "datasets"
+    named = func.lower(func.coalesce(Repo.card[field].as_string(), ""))
+    conditions.append(named.contains(f'"{repo.full_name.lower()}"', autoescape=True))
+    query = select(Repo).where(*conditions).order_by(Repo.likes.desc(), Repo.id.desc()).limit(limit)
+    return list(session.scalars(query))

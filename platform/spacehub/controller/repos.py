@@ -187,3 +187,8 @@ def toggle_like(session: Session, account: Account, repo: Repo) -> bool:
     session.delete(existing)
     repo.likes = max(0, repo.likes - 1)
     return False
+
+
+def likes(session: Session, account: Account, repo: Repo) -> bool:
+    """Whether `account` likes the repository."""
+    return session.get(Like, (repo.id, account.id)) is not None

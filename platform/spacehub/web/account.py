@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 
 from spacehub.controller.accounts import (
     MIN_PASSWORD,
@@ -16,10 +15,11 @@ from spacehub.controller.accounts import (
     proves_identity,
     revoke_token,
     set_password,
+    tokens_of,
 )
-from spacehub.db.models import Account, Token, TokenRole
+from spacehub.db.models import TokenRole
 from spacehub.errors import BadRequest, Forbidden, SpacehubError
-from spacehub.web.deps import Browser, BrowserDep
+from spacehub.web.deps import BrowserDep
 
 router = APIRouter(include_in_schema=False)
 
@@ -104,13 +104,7 @@ async def join(browser: BrowserDep) -> Response:
 def tokens_page(browser: BrowserDep) -> Response:
     """The signed-in user's access tokens."""
     account = browser.require_account()
-    return browser.render("tokens.html", tokens=tokens_of(browser, account), created=None)
-
-
-def tokens_of(browser: Browser, account: Account) -> list[Token]:
-    """The tokens of `account`, newest first."""
-    query = select(Token).where(Token.account_id == account.id).order_by(Token.id.desc())
-    return list(browser.session.scalars(query))
+    return browser.render("tokens.html", tokens=tokens_of(browser.session, account), created=None)
 
 
 @router.post("/settings/tokens", response_class=HTMLResponse)
@@ -125,7 +119,7 @@ async def create_token(browser: BrowserDep) -> Response:
     _token, plaintext = issue_token(browser.session, account, name[:100], role)
     return browser.render(
         "tokens.html",
-        tokens=tokens_of(browser, account),
+        tokens=tokens_of(browser.session, account),
         created=plaintext,
         notice=f"Token {name} created. Copy it now: it is shown once.",
     )

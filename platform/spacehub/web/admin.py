@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 
 from spacehub.controller import admin
 from spacehub.controller.accounts import revoke_token
@@ -18,7 +17,7 @@ from spacehub.controller.admin import queue_views, retry_failed_job
 from spacehub.controller.hosts import HostView, host_views
 from spacehub.controller.logs import read_persisted
 from spacehub.controller.spaces import move, pause, restart
-from spacehub.db.models import Account, Build, BuildStatus, Space, Token, TokenRole
+from spacehub.db.models import BuildStatus, Space, TokenRole
 from spacehub.errors import BadRequest, NotFound, SpacehubError
 from spacehub.web.deps import Browser, BrowserDep
 
@@ -88,9 +87,8 @@ def space_rows(browser: Browser, spaces: list[Space], views: list[HostView]) -> 
 
 def build_rows(browser: Browser, names: dict[int, str]) -> list[dict[str, Any]]:
     """The dashboard's rows for the latest 50 builds, with their outcome and duration."""
-    builds = browser.session.scalars(select(Build).order_by(Build.id.desc()).limit(50))
     rows = []
-    for build in builds:
+    for build in admin.recent_builds(browser.session):
         duration = None
         if build.started_at and build.finished_at:
             duration = f"{(build.finished_at - build.started_at).total_seconds():.0f} s"
@@ -115,7 +113,7 @@ def dashboard(browser: Browser, **extra: Any) -> Response:
     """The admin dashboard (admins only): hosts, queues, spaces, builds, accounts and tokens."""
     browser.require_admin()
     session = browser.session
-    spaces = list(session.scalars(select(Space)))
+    spaces = admin.all_spaces(session)
     names = {s.repo_id: s.repo.full_name for s in spaces}
     views = host_views(browser.ctx, names)
     return browser.render(
@@ -124,8 +122,8 @@ def dashboard(browser: Browser, **extra: Any) -> Response:
         queues=queue_views(browser.ctx),
         spaces=space_rows(browser, spaces, views),
         builds=build_rows(browser, names),
-        accounts=list(session.scalars(select(Account).order_by(Account.name))),
-        tokens=list(session.scalars(select(Token).order_by(Token.id.desc()).limit(100))),
+        accounts=admin.all_accounts(session),
+        tokens=admin.all_tokens(session, newest=100),
         **extra,
     )
 
@@ -142,10 +140,7 @@ def admin_page(browser: BrowserDep) -> Response:
 def build_log(build_id: int, browser: BrowserDep) -> Response:
     """The persisted log of one build, for admins."""
     browser.require_admin()
-    build = browser.session.get(Build, build_id)
-    space = browser.session.get(Space, build.space_id) if build else None
-    if build is None or space is None:
-        raise NotFound(f"no build {build_id}")
+    build, space = admin.build_of(browser.session, build_id)
     return browser.render(
         "admin/build_log.html",
         build=build,
@@ -159,9 +154,7 @@ async def space_action(space_id: int, action: str, browser: BrowserDep) -> Respo
     """Stop (pause), restart or move any space to another host, for admins."""
     browser.require_admin()
     await browser.check_form()
-    space = browser.session.get(Space, space_id)
-    if space is None:
-        raise NotFound(f"no space {space_id}")
+    space = admin.space_by_id(browser.session, space_id)
     name = space.repo.full_name
     try:
         if action == "stop":

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import ColumnElement, func, select
 
 from spacehub.controller.access import APP_LINK_SECONDS, app_link, can_read, can_write
-from spacehub.controller.accounts import find_account
+from spacehub.controller.accounts import find_account, members_of, organizations_of
 from spacehub.controller.files import file_view, folder_view
 from spacehub.controller.inference import FORMLESS_TASKS, TASKS
-from spacehub.controller.listing import count_visible, listing_conditions, visible_repos
-from spacehub.controller.repos import get_readable_repo, get_space_for_app, open_git
+from spacehub.controller.listing import (
+    count_visible,
+    last_active,
+    listing_conditions,
+    spaces_using,
+    trending_page,
+    visible_repos,
+)
+from spacehub.controller.repos import get_readable_repo, get_space_for_app, likes, open_git
 from spacehub.controller.serializers import space_runtime
 from spacehub.controller.spaces import SDKS
 from spacehub.controller.viewer import DatasetAtHead
-from spacehub.db.models import Account, AccountKind, Like, Membership, Repo, RepoType
+from spacehub.db.models import AccountKind, Repo, RepoType
 from spacehub.errors import RepoNotFound, SpacehubError
 from spacehub.http.urls import public_base_url, space_app_url
 from spacehub.web.deps import Browser, BrowserDep
@@ -49,50 +54,12 @@ class Card:
         return str(self.card.get("title") or self.repo.name)
 
 
-RECENCY_BONUS = 10.0
-
-
-def trending_score(likes: int, last_active: float, now: float) -> float:
-    """Likes, plus a bonus for recent activity (at most RECENCY_BONUS) that halves every day."""
-    age_days = max(0.0, (now - last_active) / 86400)
-    return likes + RECENCY_BONUS * math.pow(0.5, age_days)
-
-
 def space_cards(browser: Browser, repos: list[Repo]) -> list[Card]:
     """A card for each space in `repos`, with its stage and last visit (else its last update)."""
-    ctx = browser.ctx
-    ids = [str(r.id) for r in repos]
-    scores = ctx.redis.zmscore(ctx.keys.activity, ids) if ids else []
-    cards = []
-    for repo, score in zip(repos, scores, strict=True):
-        last = float(score) if score is not None else repo.updated_at.timestamp()
-        cards.append(Card(repo=repo, stage=repo.space.stage if repo.space else None, activity=last))
-    return cards
-
-
-def trending_page(browser: Browser, conditions: list[ColumnElement[bool]] | None, page: int) -> list[Repo]:
-    """Page `page` of the spaces `conditions` select, by trending score. A score is likes plus at
-    most RECENCY_BONUS, so only spaces within that many likes of the page's last by likes can rank
-    on it: those are scored (three columns, one Redis read), then the page's records loaded."""
-    if conditions is None:
-        return []
-    session, ctx = browser.session, browser.ctx
-    by_likes = select(Repo.likes).where(*conditions).order_by(Repo.likes.desc())
-    floor = session.scalar(by_likes.offset(page * PAGE_SIZE - 1).limit(1))
-    candidates = select(Repo.id, Repo.likes, Repo.updated_at).where(*conditions)
-    if floor is not None:
-        candidates = candidates.where(Repo.likes >= floor - RECENCY_BONUS)
-    rows = session.execute(candidates).all()
-    visits = ctx.redis.zmscore(ctx.keys.activity, [str(row.id) for row in rows]) if rows else []
-    now = time.time()
-    scored = [
-        (trending_score(row.likes, float(v) if v is not None else row.updated_at.timestamp(), now), row.id)
-        for row, v in zip(rows, visits, strict=True)
+    return [
+        Card(repo=repo, stage=repo.space.stage if repo.space else None, activity=last)
+        for repo, last in zip(repos, last_active(browser.ctx, repos), strict=True)
     ]
-    scored.sort(reverse=True)
-    ids = [repo_id for _score, repo_id in scored[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]]
-    found = {repo.id: repo for repo in session.scalars(select(Repo).where(Repo.id.in_(ids)))}
-    return [found[repo_id] for repo_id in ids]
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -111,7 +78,7 @@ def gallery(
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(page, pages)
     if sort == "trending":
-        repos = trending_page(browser, conditions, page)
+        repos = trending_page(browser.ctx, browser.session, conditions, page, PAGE_SIZE)
     else:
         repos = visible_repos(
             browser.session,
@@ -151,9 +118,7 @@ def space_context(browser: Browser, owner: str, name: str, *, app_only: bool = F
     ctx = browser.ctx
     base = public_base_url(browser.request)
     host = space_app_url(ctx.settings, space, base)
-    liked = (
-        browser.account is not None and browser.session.get(Like, (repo.id, browser.account.id)) is not None
-    )
+    liked = browser.account is not None and likes(browser.session, browser.account, repo)
     return {
         "repo": repo,
         "space": space,
@@ -240,18 +205,6 @@ def viewer_context(browser: Browser, repo: Repo, config: str, split: str, offset
     return context
 
 
-def spaces_using(browser: Browser, repo: Repo, limit: int = 24) -> list[Repo]:
-    """The spaces the visitor may see that name `repo` in their front matter (`models:` or
-    `datasets:`), most liked first."""
-    conditions = listing_conditions(browser.session, browser.principal, RepoType.SPACE)
-    assert conditions is not None  # no author given
-    field = "models" if repo.type == RepoType.MODEL else "datasets"
-    named = func.lower(func.coalesce(Repo.card[field].as_string(), ""))
-    conditions.append(named.contains(f'"{repo.full_name.lower()}"', autoescape=True))
-    query = select(Repo).where(*conditions).order_by(Repo.likes.desc(), Repo.id.desc()).limit(limit)
-    return list(browser.session.scalars(query))
-
-
 TRY_EXAMPLES = {"fill-mask": "Paris is the [MASK] of France.", "question-answering": "Who lives here?"}
 
 
@@ -276,7 +229,7 @@ def _repo_routes(prefix: str, type: RepoType) -> None:
     @router.get(f"{prefix}/{{owner}}/{{name}}", response_class=HTMLResponse, name=f"{type.value}_page")
     def repo_page(owner: str, name: str, browser: BrowserDep) -> Response:
         context = base(browser, owner, name)
-        used_by = spaces_using(browser, context["repo"])
+        used_by = spaces_using(browser.session, browser.principal, context["repo"])
         task = try_task(context["repo"]) if type == RepoType.MODEL else None
         return browser.render(
             "repo.html",
@@ -341,24 +294,8 @@ def profile(name: str, browser: BrowserDep, request: Request) -> Response:
         kind: [r for r in visible_repos(browser.session, browser.principal, kind, author=account.name)]
         for kind in (RepoType.SPACE, RepoType.MODEL, RepoType.DATASET)
     }
-    members: list[Account] = []
-    orgs: list[Account] = []
-    if account.kind == AccountKind.ORG:
-        members = list(
-            browser.session.scalars(
-                select(Account)
-                .join(Membership, Membership.user_id == Account.id)
-                .where(Membership.org_id == account.id)
-            )
-        )
-    else:
-        orgs = list(
-            browser.session.scalars(
-                select(Account)
-                .join(Membership, Membership.org_id == Account.id)
-                .where(Membership.user_id == account.id)
-            )
-        )
+    members = members_of(browser.session, account) if account.kind == AccountKind.ORG else []
+    orgs = organizations_of(browser.session, account) if account.kind != AccountKind.ORG else []
     return browser.render(
         "profile.html",
         profile=account,

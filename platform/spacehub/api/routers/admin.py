@@ -8,7 +8,6 @@ from typing import Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from spacehub.controller import admin
@@ -105,7 +104,7 @@ def token_public(token: Token) -> TokenPublic:
 @router.get("/users", response_model=list[AccountPublic])
 def list_accounts(session: SessionDep, _: AdminDep) -> list[AccountPublic]:
     """Users and organizations."""
-    return [account_public(a) for a in session.scalars(select(Account).order_by(Account.name))]
+    return [account_public(a) for a in admin.all_accounts(session)]
 
 
 @router.post("/users", response_model=AccountPublic, status_code=201)
@@ -251,7 +250,7 @@ def list_hosts(ctx: CtxDep, session: SessionDep, _: AdminDep) -> list[HostPublic
 @router.get("/tokens", response_model=list[TokenPublic])
 def list_tokens(session: SessionDep, _: AdminDep) -> list[TokenPublic]:
     """Every token of every user, revoked ones included, without their secrets."""
-    return [token_public(t) for t in session.scalars(select(Token).order_by(Token.id))]
+    return [token_public(t) for t in admin.all_tokens(session)]
 
 
 @router.post("/users/{name}/tokens", response_model=TokenCreated, status_code=201)

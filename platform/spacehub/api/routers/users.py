@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import select
 
+from spacehub.controller.accounts import memberships_of, token_of
 from spacehub.controller.serializers import iso
-from spacehub.db.models import Account, Membership, Token
 from spacehub.errors import Unauthorized
 from spacehub.http.deps import SessionDep, UserDep
 
@@ -21,12 +20,8 @@ def whoami(session: SessionDep, principal: UserDep) -> dict[str, Any]:
     account = principal.account
     if account is None:
         raise Unauthorized("the internal token belongs to no user")
-    memberships = session.execute(
-        select(Membership, Account)
-        .join(Account, Account.id == Membership.org_id)
-        .where(Membership.user_id == account.id)
-    ).all()
-    token = session.get(Token, principal.token_id) if principal.token_id else None
+    memberships = memberships_of(session, account)
+    token = token_of(session, principal)
     return {
         "type": "user",
         "id": str(account.id),
