@@ -78,6 +78,7 @@ class Platform:
     namespace: str = field(default_factory=lambda: "t" + secrets.token_hex(4))
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     agent_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    agent_netns: dict[str, str] = field(default_factory=dict)  # agents run in a network namespace
     repos: dict[str, LocalRepo] = field(default_factory=dict)
     database: PostgresServer | None = None  # None: SQLite in the data directory
     database_url: str = ""
@@ -133,12 +134,20 @@ class Platform:
         return self
 
     def start_agent(
-        self, key: str, *, host_id: str, flavors: str, declared_capacity: bool = True, **settings: str
+        self,
+        key: str,
+        *,
+        host_id: str,
+        flavors: str,
+        declared_capacity: bool = True,
+        netns: str | None = None,
+        **settings: str,
     ) -> None:
         """An agent for host `host_id` serving `flavors` (comma-separated); `settings` are extra
         SPACEHUB_ variables (lower-case names), e.g. agent_gpus='["0", "1"]'. Unless
         `declared_capacity` is False (the host offers what it has, as with `make up`), the host
-        declares room for any number of test spaces."""
+        declares room for any number of test spaces. With `netns`, the agent runs in that network
+        namespace (a host of its own: tests/utils/netns.py)."""
         env = {
             "SPACEHUB_HOST_ID": host_id,
             "SPACEHUB_AGENT_FLAVORS": json.dumps(flavors.split(",")),
@@ -147,13 +156,22 @@ class Platform:
             env.update(SPACEHUB_AGENT_CPUS="1000", SPACEHUB_AGENT_MEMORY="16Ti")
         env.update({f"SPACEHUB_{name.upper()}": value for name, value in settings.items()})
         self.agent_env[key] = env
+        if netns is not None:
+            self.agent_netns[key] = netns
         self._spawn(key, "agent", env)
         self._wait_for_host(host_id)
 
     def _spawn(self, key: str, command: str, extra: dict[str, str] | None = None) -> None:
         log = (self.data_dir / "logs" / f"{key}.log").open("ab")
+        netns = self.agent_netns.get(key)
         self.processes[key] = subprocess.Popen(
-            [sys.executable, "-m", "spacehub.cli", command],
+            [
+                *(["ip", "netns", "exec", netns] if netns else []),
+                sys.executable,
+                "-m",
+                "spacehub.cli",
+                command,
+            ],
             env={**self.env, **(extra or {})},
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -41,9 +41,9 @@ from spacehub.queue.spec import DeploySpec
 log = logging.getLogger(__name__)
 
 
-def _free_port() -> int:
+def _free_port(address: str) -> int:
     with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((address, 0))
         return int(sock.getsockname()[1])
 
 
@@ -77,7 +77,7 @@ INHERITED_VARIABLES = (
 )
 
 
-def app_process_environment(app_env: dict[str, str], build: Path, port: int) -> dict[str, str]:
+def app_process_environment(app_env: dict[str, str], build: Path, address: str, port: int) -> dict[str, str]:
     """The environment of an app process: the platform's variables for the app, its own venv first
     on PATH, a home of its own, and the address it must listen on."""
     env = {name: os.environ[name] for name in INHERITED_VARIABLES if name in os.environ}
@@ -87,9 +87,9 @@ def app_process_environment(app_env: dict[str, str], build: Path, port: int) -> 
         HOME=str(build / "home"),
         VIRTUAL_ENV=str(build / "venv"),
         PYTHONUNBUFFERED="1",
-        GRADIO_SERVER_NAME="127.0.0.1",
+        GRADIO_SERVER_NAME=address,
         GRADIO_SERVER_PORT=str(port),
-        STREAMLIT_SERVER_ADDRESS="127.0.0.1",
+        STREAMLIT_SERVER_ADDRESS=address,
         STREAMLIT_SERVER_PORT=str(port),
     )
     return env
@@ -205,9 +205,11 @@ class ProcessDriver(RuntimeDriver):
         return self.root / "instances" / f"{instance_id}.json"
 
     def start(self, launch: LaunchSpec) -> Instance:
-        """Process: run the app under its supervisor on a free local port."""
+        """Process: run the app under its supervisor, on a free port of the address the edge
+        reaches this host at (`advertise_address`: loopback when the edge runs here)."""
         build = Path(launch.artifact)
-        port = _free_port()
+        address = self.settings.advertise_address
+        port = _free_port(address)
         instance_id = f"{launch.subdomain}-b{launch.build_id}-{int(time.time() * 1000)}"
         home = build / "home"
         home.mkdir(exist_ok=True)
@@ -215,6 +217,7 @@ class ProcessDriver(RuntimeDriver):
         python = str(build / "venv" / "bin" / "python")
         state = {
             "id": instance_id,
+            "address": address,
             "port": port,
             "space": launch.space_id,
             "build": launch.build_id,
@@ -227,7 +230,7 @@ class ProcessDriver(RuntimeDriver):
                 if how["sdk"] == "streamlit"
                 else [python, how["app_file"]]
             ),
-            "env": app_process_environment(launch.env, build, port),
+            "env": app_process_environment(launch.env, build, address, port),
             "labels": {**launch.labels(), "spacehub.host": self.settings.host_id},
         }
         self._spawn(state)
@@ -331,7 +334,7 @@ class ProcessDriver(RuntimeDriver):
             build_id=int(state["build"]),
             subdomain=state["subdomain"],
             state=current,
-            upstream=f"127.0.0.1:{state['port']}",
+            upstream=f"{state.get('address', '127.0.0.1')}:{state['port']}",
             exit_code=code,
             started_at=str(state["started_at"]),
             labels=dict(state["labels"]),
