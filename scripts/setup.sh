@@ -10,7 +10,7 @@ with_tests=0
 [[ "${1:-}" == "--test" ]] && with_tests=1
 
 packages=(git redis-server docker.io debootstrap iptables ca-certificates python3 python3-venv libnss-myhostname haproxy)
-(( with_tests )) && packages+=(chromium fonts-noto-color-emoji docker-registry postgresql)
+(( with_tests )) && packages+=(chromium fonts-noto-color-emoji docker-registry postgresql iproute2)
 
 missing=()
 for package in "${packages[@]}"; do

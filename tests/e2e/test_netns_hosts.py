@@ -7,7 +7,6 @@ at 127.0.0.1 by mistake. This is the README's "How to add a host", on one machin
 from __future__ import annotations
 
 import secrets
-import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -25,7 +24,6 @@ from tests.utils.platform import Platform
 from tests.utils.waiting import wait_until
 
 FLAVOR = "cpu-basic"
-pytestmark = pytest.mark.skipif(shutil.which("ip") is None, reason="needs iproute2 (ip netns)")
 
 
 def free_port() -> int:
