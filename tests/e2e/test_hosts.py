@@ -196,10 +196,8 @@ def test_paused_spaces_do_not_wake(hosts: Platform, space_name: str) -> None:
 def test_old_images_are_pruned(hosts: Platform, space_name: str) -> None:
     space = hosts.create_space(space_name)
     for version in ("one", "two", "three"):
-        hosts.push(space, gradio_files(version))
-        hosts.wait_stage(space, "RUNNING")
-        while hosts.runtime(space)["stage"] != "RUNNING":
-            time.sleep(0.5)
+        sha = hosts.push(space, gradio_files(version))
+        assert hosts.wait_stage(space, "RUNNING")["sha"] == sha
     info = hosts.info(space)
     prefix = f"spacehub/app-{hosts.instance_id()}-{info['_id']}:"
     deadline = time.monotonic() + 60

@@ -18,6 +18,7 @@ from gradio_client import Client
 from tests.conftest import _start_platform
 from tests.e2e.apps import gradio_files
 from tests.utils.platform import Platform, free_port_pair
+from tests.utils.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +37,14 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     address = f"127.0.0.1:{port}"
-    for _ in range(100):
+
+    def answers() -> bool:
         try:
-            httpx.get(f"http://{address}/v2/", trust_env=False)
-            break
+            return httpx.get(f"http://{address}/v2/", trust_env=False).status_code == 200
         except httpx.HTTPError:
-            time.sleep(0.1)
+            return False
+
+    wait_until(answers, timeout=10, interval=0.1, what=f"the registry at {address} to answer /v2/")
     yield address
     process.terminate()
     process.wait()

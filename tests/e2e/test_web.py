@@ -22,6 +22,7 @@ from tests.e2e.apps import gradio_files
 from tests.utils.browser import open_page
 from tests.utils.pages import PageClient
 from tests.utils.platform import Platform
+from tests.utils.waiting import wait_until
 
 WIDTHS = (390, 1440)
 RECORD_LOG = """
@@ -132,9 +133,14 @@ class Visit:
     def shoot(self, name: str) -> None:
         for width in WIDTHS:
             self.page.set_viewport_size({"width": width, "height": 900})
-            self.page.wait_for_timeout(200)
-            assert self.page.evaluate("document.documentElement.scrollWidth") <= width, (
-                f"{name} is wider than {width} px"
+            # The resize reached the page, then its layout settles within the width.
+            self.page.wait_for_function("w => window.innerWidth === w", arg=width, timeout=5000)
+            wait_until(
+                lambda width=width: self.page.evaluate("document.documentElement.scrollWidth") <= width,
+                timeout=5,
+                interval=0.1,
+                what=f"{name} to fit in {width} px",
+                last=lambda: self.page.evaluate("document.documentElement.scrollWidth"),
             )
             self.page.screenshot(path=str(self.shots / f"{name}-{width}.png"), full_page=True)
         self.page.set_viewport_size({"width": WIDTHS[-1], "height": 900})

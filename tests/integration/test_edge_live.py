@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from collections.abc import Iterator
 from contextlib import closing
 
 import httpx
 import pytest
 import redis
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from spacehub.stages import Stage
 from spacehub.state.keys import Keys
@@ -142,25 +141,57 @@ def test_a_second_edge_replica_serves_the_same_apps(
 def test_websocket_messages_count_as_visits_and_pings_do_not(
     platform: Platform, redis_client: redis.Redis, space_name: str, upstream: Upstream
 ) -> None:
+    keys = Keys(platform.namespace)
+    routes = RouteTable(redis_client, keys)
     space = platform.create_space(space_name, hardware=QUEUED_FLAVOR)
     subdomain = route_to(platform, redis_client, space, upstream)
-    keys = Keys(platform.namespace)
-    record = RouteTable(redis_client, keys).get(subdomain)
-    assert record is not None
-    member = str(record.id)
+    # A control space on the same edge: its messages show when the edge would have written a visit
+    # of a ping's space, had the ping counted (the edge writes a space's visits at most every
+    # WRITE_EVERY seconds, the same throttle for both).
+    control = route_to(
+        platform, redis_client, platform.create_space(space_name + "-c", hardware=QUEUED_FLAVOR), upstream
+    )
 
-    def last_visit() -> float:
-        return float(redis_client.zscore(keys.activity, member) or 0.0)
+    def last_visit(of: str) -> float:
+        record = routes.get(of)
+        assert record is not None
+        return float(redis_client.zscore(keys.activity, str(record.id)) or 0.0)
 
-    with connect(f"ws://{subdomain}.localhost:{platform.port}/ws", ping_interval=None) as ws:
+    def open_socket(of: str) -> ClientConnection:
+        return connect(f"ws://{of}.localhost:{platform.port}/ws", ping_interval=None)
+
+    with open_socket(subdomain) as ws:
         ws.recv()
-        wait_until(lambda: last_visit() > 0, timeout=10, what="opening the socket to count as a visit")
-        opened = last_visit()
-        deadline = time.monotonic() + 4.5  # longer than the edge's write interval, twice
-        while time.monotonic() < deadline:
-            ws.ping().wait(5)
-            time.sleep(0.2)
-        assert last_visit() == opened
+        wait_until(
+            lambda: last_visit(subdomain) > 0, timeout=10, what="opening the socket to count as a visit"
+        )
+        opened = last_visit(subdomain)
+        other = open_socket(control)  # opened after the space's first visit was written
+        other.recv()
+        wait_until(lambda: last_visit(control) > 0, timeout=10, what="the control's socket to count")
+
+        def ping_until_the_control_moves() -> None:
+            """Ping the space's socket, and send the control a message, until the edge writes a
+            later visit of the control (each pong: the edge has seen the ping before it)."""
+            before = last_visit(control)
+
+            def moved() -> bool:
+                assert ws.ping().wait(5), "no pong"
+                other.send("visit")
+                assert other.recv() == "echo:visit"
+                return last_visit(control) > before
+
+            wait_until(moved, timeout=15, what="the edge to write a later visit of the control")
+
+        # The first write of the control comes WRITE_EVERY after its opening, so after the space's
+        # own first write too: from then on a counted ping would be written. The second one comes
+        # after the pings sent meanwhile have been handled.
+        try:
+            ping_until_the_control_moves()
+            ping_until_the_control_moves()
+        finally:
+            other.close()
+        assert last_visit(subdomain) == opened
         ws.send(json.dumps({"big": "x" * 200_000}))
         assert json.loads(ws.recv().removeprefix("echo:"))["big"] == "x" * 200_000
-        wait_until(lambda: last_visit() > opened, timeout=10, what="a message to count as a visit")
+        wait_until(lambda: last_visit(subdomain) > opened, timeout=10, what="a message to count as a visit")

@@ -33,6 +33,10 @@ def open_page(page: Page, url: str, attempts: int = 4) -> None:
         page.on("requestfailed", on_failure)
         try:
             page.goto(url, wait_until="load")
+            # A measurement window, not a wait: requests the page starts just after `load` get
+            # 500 ms to fail with ERR_NETWORK_CHANGED. There is no condition to wait for instead:
+            # "networkidle" never comes on pages that hold an EventSource open (the log pages) or
+            # poll the runtime (a space's page), and a load that nothing disturbs has no event.
             page.wait_for_timeout(500)
         finally:
             page.remove_listener("requestfailed", on_failure)
