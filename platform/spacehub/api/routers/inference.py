@@ -90,9 +90,8 @@ async def forward(request: Request, owner: str, name: str, path: str) -> Respons
         if target.direct:
             await visits.touch(target.space_id)
             visit.enter_context(visits.in_flight(target.space_id))
-            with contextlib.suppress(
-                aiohttp.ClientConnectorError
-            ):  # not where its route says: the edge finds it
+            # Not where its route says (it moved, or stopped a moment ago): the edge finds it.
+            with contextlib.suppress(aiohttp.ClientConnectorError):
                 answer = await send(client, target.direct, headers, body)
         if answer is None:
             visit.close()
