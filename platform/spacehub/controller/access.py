@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from spacehub.config import Settings
-from spacehub.controller.accounts import Principal, is_member
-from spacehub.db.models import Account, AccountKind, Bucket, Repo
+from spacehub.controller.accounts import Principal, authenticate, is_member, session_principal
+from spacehub.db.models import Account, AccountKind, Bucket, Repo, Space
 from spacehub.signing import derive_key, sign
 
 APP_LINK_SECONDS = 3600  # the longest an app link lives (it also ends with its user's session)
@@ -51,3 +51,14 @@ def app_link(settings: Settings, principal: Principal, repo: Repo, expires_in: i
         "epoch": account.session_epoch if account else None,
     }
     return sign(claims, derive_key(settings.resolved_internal_token), expires_in)
+
+
+def may_open_app(session: Session, space_id: int, token: str, holder: str) -> bool:
+    """Whether a user may open a private space's app: by their `token`, else by the signed-in
+    session (`account:epoch`) a signed app link was issued in. The edge asks, and caches the answer
+    briefly."""
+    space = session.get(Space, space_id)
+    if space is None:
+        return False
+    principal = authenticate(session, token) if token else session_principal(session, holder)
+    return principal is not None and can_read(session, principal, space.repo)

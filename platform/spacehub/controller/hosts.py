@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -48,3 +49,10 @@ def host_views(ctx: ControllerContext, names: dict[int, str]) -> list[HostView]:
         apps = [AppUse(names.get(a.space_id), a) for a in record.allocations] if record else []
         views.append(HostView(name, record, apps))
     return views
+
+
+def usage_samples(ctx: ControllerContext, host: str, count: int) -> list[dict[str, float]]:
+    """The host's last `count` allocation samples (`t`, `cpu` and `mem` percentages), oldest first,
+    as the reconciler records them."""
+    raw = ctx.redis.lrange(ctx.keys.usage(host), 0, count - 1)
+    return [json.loads(item) for item in reversed(raw)]

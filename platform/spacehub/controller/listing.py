@@ -139,12 +139,19 @@ def trending_score(likes: int, last_active: float, now: float) -> float:
     return likes + RECENCY_BONUS * math.pow(0.5, age_days)
 
 
+def last_visits(ctx: ControllerContext, space_ids: list[int]) -> list[float | None]:
+    """When each space's app last had a visitor (the edge and the hub record it), in epoch seconds;
+    None for one that never had any."""
+    scores = ctx.redis.zmscore(ctx.keys.activity, [str(i) for i in space_ids]) if space_ids else []
+    return [float(score) if score is not None else None for score in scores]
+
+
 def last_active(ctx: ControllerContext, repos: list[Repo]) -> list[float]:
     """When each repository was last visited (its app) or else updated, in epoch seconds."""
-    scores = ctx.redis.zmscore(ctx.keys.activity, [str(r.id) for r in repos]) if repos else []
+    visits = last_visits(ctx, [r.id for r in repos])
     return [
-        float(score) if score is not None else repo.updated_at.timestamp()
-        for repo, score in zip(repos, scores, strict=True)
+        visit if visit is not None else repo.updated_at.timestamp()
+        for repo, visit in zip(repos, visits, strict=True)
     ]
 
 

@@ -216,10 +216,12 @@ class _Payload(OAuth2Payload):
 
     @property
     def data(self) -> dict[str, str]:
+        """The request's parameters, as Authlib reads them."""
         return self._data
 
     @property
     def datalist(self) -> dict[str, list[str]]:
+        """The request's parameters, each as a list, as Authlib reads them."""
         return self._datalist
 
 
@@ -231,10 +233,12 @@ class _Request(OAuth2Request):
 
     @property
     def args(self) -> dict[str, str]:
+        """The request's parameters (query and form alike)."""
         return self._params
 
     @property
     def form(self) -> dict[str, str]:
+        """The request's parameters (query and form alike)."""
         return self._params
 
 
@@ -250,21 +254,27 @@ class StoredCode:
     auth_time: int
 
     def get_redirect_uri(self) -> str:
+        """The redirect URI the code was issued for."""
         return self.redirect_uri
 
     def get_scope(self) -> str:
+        """The scope the user granted."""
         return self.scope
 
     def get_nonce(self) -> str | None:
+        """The client's nonce, for the ID token."""
         return self.nonce
 
     def get_auth_time(self) -> int:
+        """When the user signed in, in epoch seconds."""
         return self.auth_time
 
     def get_acr(self) -> None:
+        """No authentication context class is claimed."""
         return None
 
     def get_amr(self) -> None:
+        """No authentication methods are claimed."""
         return None
 
 
@@ -272,6 +282,7 @@ class _CodeGrant(grants.AuthorizationCodeGrant):
     server: HubAuthorizationServer
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        """Keep the code's grant in Redis for CODE_SECONDS."""
         stored = StoredCode(
             client_id=request.client.client_id,
             redirect_uri=request.payload.redirect_uri,
@@ -284,6 +295,7 @@ class _CodeGrant(grants.AuthorizationCodeGrant):
         ctx.redis.set(ctx.keys.oauth_code(code), json.dumps(stored.__dict__), ex=CODE_SECONDS)
 
     def query_authorization_code(self, code: str, client: OAuthApp) -> StoredCode | None:
+        """The code's grant, taken out of Redis (a code works once), if it is this client's."""
         ctx = self.server.ctx
         raw = ctx.redis.getdel(ctx.keys.oauth_code(code))  # used once, whatever comes next
         if raw is None:
@@ -292,9 +304,11 @@ class _CodeGrant(grants.AuthorizationCodeGrant):
         return stored if stored.client_id == client.client_id else None
 
     def delete_authorization_code(self, authorization_code: StoredCode) -> None:
+        """Nothing to do: the query took the code out already."""
         pass  # query_authorization_code took it out already
 
     def authenticate_user(self, authorization_code: StoredCode) -> Account | None:
+        """The account the code was issued to, if it is still enabled."""
         account = self.server.session.get(Account, authorization_code.account_id)
         return None if account is None or account.disabled else account
 
@@ -305,18 +319,23 @@ class _IdTokens(OpenIDCode):
         self.server = server
 
     def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+        """Never: the client checks the nonce against its own session."""
         return False  # a nonce binds the ID token to the client's session; the client checks it
 
     def resolve_client_private_key(self, client: OAuthApp) -> RSAKey:
+        """The hub's signing key, for every client."""
         return self.server.key
 
     def get_client_algorithm(self, client: OAuthApp) -> str:
+        """ID tokens are signed with RS256."""
         return "RS256"
 
     def get_encode_header(self, client: OAuthApp) -> dict[str, str]:
+        """The ID token's header: its algorithm and key id."""
         return {"alg": "RS256", "kid": self.server.key.kid or ""}
 
     def get_client_claims(self, client: OAuthApp) -> dict[str, Any]:
+        """The ID token's issuer, audience and expiry."""
         return {
             "iss": self.server.issuer,
             "aud": [client.client_id],
@@ -324,6 +343,7 @@ class _IdTokens(OpenIDCode):
         }
 
     def generate_user_info(self, user: Account, scope: str) -> UserInfo:
+        """The claims the granted scope lets the app see."""
         return user_info(self.server.ctx, user, scope)
 
 
@@ -343,21 +363,27 @@ class HubAuthorizationServer(AuthorizationServer):
         return signing_keys(self.ctx, self.session)[0]
 
     def query_client(self, client_id: str) -> OAuthApp | None:
+        """The app whose client id this is, if any."""
         return find_app(self.ctx, self.session, client_id or "")
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        """Nothing to do: the token generator stored it."""
         pass  # _issue_access_token stored it (as a digest, like every hub token)
 
     def create_oauth2_request(self, request: OAuthHttpRequest | OAuth2Request) -> OAuth2Request:
+        """Authlib's request for ours."""
         return request if isinstance(request, OAuth2Request) else _Request(request)
 
     def create_json_request(self, request: OAuthHttpRequest) -> Any:
+        """No endpoint of the hub takes JSON requests."""
         raise NotImplementedError("no JSON endpoints")
 
     def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> OAuthResponse:
+        """Authlib's answer as the hub sends it."""
         return OAuthResponse(status, body, dict(headers))
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """No signals are used."""
         pass
 
     def _issue_access_token(

@@ -78,6 +78,7 @@ class HaproxyFront:
         self.spawn(self.on_message(record))
 
     async def on_change(self, subdomains: list[str] | None) -> None:
+        """Apply route changes (None: all of them) to HAProxy's map."""
         try:
             if subdomains is None:
                 await self.data_path.apply_all(dict(self.routes.by_subdomain))
@@ -87,11 +88,13 @@ class HaproxyFront:
             log.warning("cannot update HAProxy's routes (%s); they are rewritten when it restarts", exc)
 
     def on_exit(self, status: int) -> None:
+        """HAProxy exited: start it again, unless the edge is closing."""
         if not self.closing:
             log.error("HAProxy exited with status %s; starting it again", status)
             self.spawn(self.restart())
 
     async def restart(self) -> None:
+        """Start HAProxy again with every route, and watch it again."""
         await asyncio.sleep(0.5)
         self.counted.clear()
         await self.data_path.start(dict(self.routes.by_subdomain))

@@ -79,24 +79,29 @@ class _Side(asyncio.Protocol):
     peer: _Side | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """asyncio: the connection is up; keep its transport."""
         # A stream transport (uvloop's are not subclasses of asyncio's).
         self.transport = cast(asyncio.Transport, transport)
         self.transport.set_write_buffer_limits(high=HIGH_WATER, low=HIGH_WATER // 4)
 
     def send(self, data: bytes) -> None:
+        """Write to this side, unless it is closed."""
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
     def pause_writing(self) -> None:
+        """asyncio: this side's buffer is full; stop reading the other side."""
         if self.peer is not None and self.peer.transport is not None:
             self.peer.transport.pause_reading()
 
     def resume_writing(self) -> None:
+        """asyncio: this side drained; read the other side again."""
         if self.peer is not None and self.peer.transport is not None:
             with contextlib.suppress(RuntimeError):
                 self.peer.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """asyncio: this side closed; close the other side too."""
         self.transport = None
         if self.peer is not None and self.peer.transport is not None:
             self.peer.transport.close()  # after what it still has to write
@@ -109,6 +114,7 @@ class _AppSide(_Side):
         self.peer = visitor
 
     def data_received(self, data: bytes) -> None:
+        """The app's answer (its handshake, then its frames) goes to the visitor as it comes."""
         visitor = self.peer
         assert isinstance(visitor, _VisitorSide)
         if visitor.scanner is None and data.startswith(b"HTTP/1.1 101"):
@@ -127,6 +133,8 @@ class _VisitorSide(_Side):
         self.noticed = 0.0
 
     def data_received(self, data: bytes) -> None:
+        """The visitor's request head opens the app's side; then its frames go to the app, their
+        headers read to count its messages."""
         if self.record is None:
             self.head += data
             if b"\r\n\r\n" in self.head:
@@ -158,6 +166,7 @@ class _VisitorSide(_Side):
         task.add_done_callback(self.relay.opening.discard)
 
     async def connect(self, upstream: str, head: bytes) -> None:
+        """Open the app's side at `upstream`, send it the request head, and splice the two."""
         host, _, port = upstream.rpartition(":")
         loop = asyncio.get_running_loop()
         try:
@@ -178,6 +187,7 @@ class _VisitorSide(_Side):
         self.transport.resume_reading()
 
     def refuse(self, status: int, reason: bytes) -> None:
+        """Answer the visitor with an HTTP error and close."""
         if self.transport is not None:
             self.transport.write(REFUSED % (status, reason))
             self.transport.close()

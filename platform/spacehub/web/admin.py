@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -14,7 +13,8 @@ from fastapi.responses import HTMLResponse, Response
 from spacehub.controller import admin
 from spacehub.controller.accounts import revoke_token
 from spacehub.controller.admin import queue_views, retry_failed_job
-from spacehub.controller.hosts import HostView, host_views
+from spacehub.controller.hosts import HostView, host_views, usage_samples
+from spacehub.controller.listing import last_visits
 from spacehub.controller.logs import read_persisted
 from spacehub.controller.spaces import move, pause, restart
 from spacehub.db.models import BuildStatus, Space, TokenRole
@@ -28,8 +28,7 @@ HISTORY_POINTS = 120
 
 def usage_history(browser: Browser, host: str) -> dict[str, str] | None:
     """CPU and memory allocation over the last hour, as SVG polyline points (240 x 60)."""
-    raw = browser.ctx.redis.lrange(browser.ctx.keys.usage(host), 0, HISTORY_POINTS - 1)
-    samples = [json.loads(item) for item in reversed(raw)]
+    samples = usage_samples(browser.ctx, host, HISTORY_POINTS)
     if len(samples) < 2:
         return None
     now = time.time()
@@ -67,8 +66,7 @@ def host_rows(browser: Browser, views: list[HostView]) -> list[dict[str, Any]]:
 
 def space_rows(browser: Browser, spaces: list[Space], views: list[HostView]) -> list[dict[str, Any]]:
     """The dashboard's space rows: stage, host, hardware, last visit and the app's allocation."""
-    ids = [str(s.repo_id) for s in spaces]
-    activity = browser.ctx.redis.zmscore(browser.ctx.keys.activity, ids) if ids else []
+    activity = last_visits(browser.ctx, [s.repo_id for s in spaces])
     apps = {app.allocation.space_id: app.allocation for view in views for app in view.apps}
     return [
         {
@@ -78,7 +76,7 @@ def space_rows(browser: Browser, spaces: list[Space], views: list[HostView]) -> 
             "host": s.host_id,
             "flavor": s.hardware,
             "started_at": s.started_at,
-            "activity": float(a) if a is not None else None,
+            "activity": a,
             "app": apps.get(s.repo_id),
         }
         for s, a in zip(spaces, activity, strict=True)

@@ -9,11 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from spacehub.controller.access import can_read
-from spacehub.controller.accounts import authenticate, session_principal
+from spacehub.controller.access import may_open_app
 from spacehub.controller.deploys import commit_archive, deploy_spec, repo_archive
 from spacehub.controller.files import static_file
-from spacehub.db.models import Space
 from spacehub.http.deps import CtxDep, InternalDep, SessionDep
 
 router = APIRouter(prefix="/api/internal", tags=["internal"], include_in_schema=False)
@@ -63,12 +61,6 @@ def authorize(
     """Whether a user may open space `space_id`'s app: by the token in X-Spacehub-User-Token, or
     by the signed-in session (`account:epoch`) of a signed app link in X-Spacehub-Session (the edge
     asks, for private spaces, and caches the answer briefly)."""
-    space = session.get(Space, space_id)
-    if space is None:
-        return {"allowed": False}
     token = request.headers.get("x-spacehub-user-token", "")
-    if token:
-        principal = authenticate(session, token)
-    else:
-        principal = session_principal(session, request.headers.get("x-spacehub-session", ""))
-    return {"allowed": principal is not None and can_read(session, principal, space.repo)}
+    holder = request.headers.get("x-spacehub-session", "")
+    return {"allowed": may_open_app(session, space_id, token, holder)}
