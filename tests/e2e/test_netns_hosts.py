@@ -19,7 +19,7 @@ from gradio_client import Client
 
 from tests.conftest import _start_platform
 from tests.e2e.apps import gradio_files
-from tests.utils.netns import Host, allow_forwarding
+from tests.utils.netns import Host, allow_forwarding, stop_forwarding
 from tests.utils.platform import Platform
 from tests.utils.waiting import wait_until
 
@@ -44,6 +44,7 @@ def hosts() -> Iterator[list[Host]]:
     finally:
         for host in made:
             host.remove()
+        stop_forwarding()
 
 
 @pytest.fixture(scope="module")

@@ -74,3 +74,10 @@ def allow_forwarding() -> None:
             run("iptables", "-I", *rule)
     if subprocess.run(["iptables", "-t", "nat", "-C", *NAT_RULE], capture_output=True).returncode:
         run("iptables", "-t", "nat", "-A", *NAT_RULE)
+
+
+def stop_forwarding() -> None:
+    """Take the rules `allow_forwarding` added out again."""
+    for rule in FORWARD_RULES:
+        subprocess.run(["iptables", "-D", *rule], capture_output=True)
+    subprocess.run(["iptables", "-t", "nat", "-D", *NAT_RULE], capture_output=True)
