@@ -173,10 +173,10 @@ def trending_page(
     if floor is not None:
         candidates = candidates.where(Repo.likes >= floor - RECENCY_BONUS)
     rows = session.execute(candidates).all()
-    visits = ctx.redis.zmscore(ctx.keys.activity, [str(row.id) for row in rows]) if rows else []
+    visits = last_visits(ctx, [row.id for row in rows])
     now = time.time()
     scored = [
-        (trending_score(row.likes, float(v) if v is not None else row.updated_at.timestamp(), now), row.id)
+        (trending_score(row.likes, v if v is not None else row.updated_at.timestamp(), now), row.id)
         for row, v in zip(rows, visits, strict=True)
     ]
     scored.sort(reverse=True)
